@@ -1,0 +1,87 @@
+"""What every CLI command shares: global options, the config, the host and the runner.
+
+Built lazily so `dockyard init` needs no config and `dockyard config` needs no server.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from dockyard.config.loader import load_config
+from dockyard.config.model import Config
+from dockyard.host.base import Host
+from dockyard.host.local import LocalHost
+from dockyard.host.runner import Invocation, Runner
+from dockyard.host.spec import HostSpec
+from dockyard.host.ssh import SshHost
+
+
+@dataclass
+class AppContext:
+    config_path: Path = Path("dockyard.toml")
+    dry_run: bool = False
+    verbose: bool = False
+    json: bool = False
+    console: Console = field(default_factory=lambda: Console(highlight=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    subcommand: str = "?"
+    _config: Config | None = None
+    _host: Host | None = None
+    _runner: Runner | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def host(self) -> Host:
+        if self._host is None:
+            cfg = self.config()
+            spec = HostSpec.parse(cfg.server.host)
+            if spec.kind == "local":
+                self._host = LocalHost()
+            else:
+                self._host = SshHost(spec, connect_timeout=cfg.server.connect_timeout)
+        return self._host
+
+    def runner(self) -> Runner:
+        if self._runner is None:
+            self._runner = Runner(
+                self.host(),
+                invocation=Invocation(subcommand=self.subcommand),
+                dry_run=self.dry_run,
+                verbose=self.verbose,
+            )
+            if self.dry_run:
+                self._runner.out.write(
+                    f"# dry run: commands that would change {self._runner.host.label}, in order; "
+                    "nothing is changed\n"
+                )
+        return self._runner
+
+    def emit_json(self, data: Any) -> None:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+    def say(self, message: str) -> None:
+        """Progress for people: to stderr under --json so stdout stays parseable."""
+        (self.err if self.json else self.console).print(message)
+
+    def close(self) -> None:
+        if self._host is not None:
+            self._host.close()
+
+
+def get(ctx: typer.Context) -> AppContext:
+    """The shared context, remembering which subcommand runs (for the audit log)."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, AppContext)
+    path = ctx.command_path
+    obj.subcommand = path.split(" ", 1)[1] if " " in path else path
+    return obj

@@ -1,0 +1,104 @@
+"""The ``dockyard`` command. CLI modules only orchestrate: they load the config, ask builders
+for commands, hand them to the runner, and print results."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dockyard import __version__
+from dockyard.cli import config_cmd, router_cmd, server_cmd
+from dockyard.cli.context import AppContext
+from dockyard.errors import DockyardError
+
+app = typer.Typer(
+    name="dockyard",
+    help="Deploy Dockerized apps to your own server with zero downtime; see every step.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option("--config", "-c", help="Path to dockyard.toml.",
+                                         show_default=True)] = Path("dockyard.toml"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print every command that would "
+                                          "change the server, in order; change nothing.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show each command as it "
+                                          "runs, with its duration.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output where "
+                                           "the output is data.")] = False,
+) -> None:
+    """Global options are accepted before or after the subcommand."""
+    ctx.obj = AppContext(config_path=config, dry_run=dry_run, verbose=verbose, json=json_out)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@app.command()
+def version(ctx: typer.Context) -> None:
+    """Print Dockyard's version."""
+    obj: AppContext = ctx.find_root().obj
+    if obj.json:
+        obj.emit_json({"version": __version__})
+    else:
+        print(f"dockyard {__version__}")
+
+
+app.command("config")(config_cmd.show_config)
+app.command("init")(config_cmd.init)
+app.add_typer(server_cmd.app, name="server")
+app.add_typer(router_cmd.app, name="router")
+
+#: Global options and whether they take a value. Moved to the front of argv so they work
+#: after the subcommand too (`dockyard server check -v`), as users of git and kubectl expect.
+GLOBAL_OPTIONS = {"-c": True, "--config": True, "--dry-run": False, "-v": False,
+                  "--verbose": False, "--json": False}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0] if arg.startswith("--") else arg
+        if name in GLOBAL_OPTIONS:
+            takes_value = GLOBAL_OPTIONS[name]
+            if takes_value and "=" not in arg and i + 1 < len(args):
+                front.extend(args[i : i + 2])
+                i += 2
+                continue
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    try:
+        # standalone: Typer prints usage errors itself (exit 2) and exits; our own errors
+        # propagate here and become one clear block, never a traceback
+        app(args=args, prog_name="dockyard")
+    except DockyardError as exc:
+        _print_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def _print_error(exc: DockyardError) -> None:
+    for line in exc.lines():
+        print(line, file=sys.stderr)

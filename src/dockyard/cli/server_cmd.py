@@ -1,0 +1,65 @@
+"""`dockyard server check|setup`: is the server ready, and make it so."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from dockyard.cli.context import get
+from dockyard.errors import DockyardError
+from dockyard.server import check as checks
+from dockyard.server import setup as server_setup
+
+app = typer.Typer(help="Check and prepare the server.", no_args_is_help=True)
+
+_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+
+
+@app.command("check")
+def check(ctx: typer.Context) -> None:
+    """Reachability, Docker version, disk, ports and permissions, with what to fix."""
+    obj = get(ctx)
+    runner = obj.runner()
+    rows = checks.run_checks(runner, obj.config())
+    failed = checks.blocking(rows)
+    if obj.json:
+        obj.emit_json({"host": runner.host.label, "ok": not failed,
+                       "checks": [r.as_dict() for r in rows]})
+    else:
+        table = Table(title=f"server check: {runner.host.label}", title_justify="left")
+        for column in ("check", "status", "detail", "to fix"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            style = _STYLE[row.level]
+            table.add_row(row.check, f"[{style}]{row.level}[/]", escape(row.detail),
+                          escape(row.fix))
+        obj.console.print(table)
+    if failed:
+        raise DockyardError(
+            "DY015",
+            f"{len(failed)} problem(s) on {runner.host.label} would stop a deploy: "
+            + "; ".join(f"{r.check}: {r.detail}" for r in failed),
+        )
+
+
+@app.command("setup")
+def setup(
+    ctx: typer.Context,
+    install_docker: Annotated[bool, typer.Option(
+        "--install-docker", help="Install Docker from the distribution's packages if missing."
+    )] = False,
+) -> None:
+    """Create /var/lib/dockyard (and install Docker when asked). Safe to run twice."""
+    obj = get(ctx)
+    runner = obj.runner()
+    done = server_setup.setup(runner, install_docker=install_docker)
+    if obj.dry_run:
+        return
+    if obj.json:
+        obj.emit_json({"host": runner.host.label, "done": done})
+    else:
+        for line in done:
+            obj.say(f"{runner.host.label}: {line}")

@@ -1,0 +1,299 @@
+"""The ``dockyard.toml`` schema.
+
+These models are the documentation: every field has a type, a default and a description,
+and ``docs/config.md`` is generated from them. Unknown keys are errors, so a typo never
+silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from dockyard.config.duration import Duration
+
+APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PROCESS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+DOMAIN = re.compile(rf"^(?=.{{1,253}}$)(\*\.)?({_LABEL}\.)*{_LABEL}$")
+
+
+def _command(value: Any) -> Any:
+    """Commands may be written as a list (exec form) or a string (split like a shell)."""
+    if isinstance(value, str):
+        parts = shlex.split(value)
+        if not parts:
+            raise ValueError('must not be empty; write e.g. ["python", "manage.py", "migrate"]')
+        return parts
+    return value
+
+
+def _scalar_str(value: Any) -> Any:
+    """Env values may be written as numbers or booleans; Docker sees text anyway."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+Command = Annotated[list[str], BeforeValidator(_command)]
+EnvValue = Annotated[str, BeforeValidator(_scalar_str)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class AppConfig(Section):
+    """The app's identity on the server."""
+
+    name: str = Field(
+        description="The app's name: lowercase letters, digits and dashes, starting with a "
+        "letter, at most 40 characters. Unique on the server; it prefixes every container, "
+        "network and image of the app."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not APP_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid app name; use lowercase letters, digits and dashes, "
+                'starting with a letter, e.g. "hello" or "my-blog"'
+            )
+        return value
+
+
+class ServerConfig(Section):
+    """Where the app runs."""
+
+    host: str = Field(
+        description='The server: "ssh://user@host:port" (user defaults to root and port to '
+        '22; a name from ~/.ssh/config works too, e.g. "ssh://myvps"), or "local" for the '
+        "Docker engine on this machine."
+    )
+    connect_timeout: Duration = Field(
+        default=5.0,
+        description="How long to wait for the SSH connection before saying the server is "
+        "unreachable.",
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        from dockyard.host.spec import HostSpec
+
+        HostSpec.parse(value)  # raises ValueError with what is accepted
+        return value
+
+
+class BuildConfig(Section):
+    """How the app's image is made."""
+
+    context: str = Field(
+        default=".",
+        description="Build context directory, relative to dockyard.toml. It is streamed to "
+        "the server (honouring .dockerignore) and built there: no registry and no Docker on "
+        "the laptop are needed.",
+    )
+    dockerfile: str = Field(
+        default="Dockerfile", description="Dockerfile path, relative to the context."
+    )
+    args: dict[str, EnvValue] = Field(
+        default_factory=dict,
+        description="Build arguments (--build-arg). Not for secrets: build args are stored "
+        "in the image's history.",
+    )
+    image: str | None = Field(
+        default=None,
+        description='Use this image instead of building, e.g. "ghcr.io/me/app:1.2". Used as '
+        "is when the server has it, pulled otherwise.",
+    )
+
+    @field_validator("args")
+    @classmethod
+    def _args(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not ENV_KEY.match(key):
+                raise ValueError(f"{key!r} is not a valid build argument name; use letters, "
+                                 "digits and underscores, not starting with a digit")
+        return value
+
+
+class WebConfig(Section):
+    """The routed process: it receives HTTP traffic through the router."""
+
+    port: int = Field(
+        default=8080, ge=1, le=65535,
+        description="Port the app listens on inside its container. Nothing is published on "
+        "the server: the router reaches it over the app's Docker network.",
+    )
+    domains: list[str] = Field(
+        default_factory=list,
+        description='Host names routed to this app, e.g. ["hello.example.com"]. Names under '
+        ".localhost work for local testing.",
+    )
+    healthcheck: str = Field(
+        default="/up",
+        description="Path the router requests to decide whether a container is healthy; a "
+        "2xx or 3xx answer means healthy. Sent with the first domain as Host header.",
+    )
+    healthcheck_interval: Duration = Field(
+        default=1.0, description="Time between two health checks of a container."
+    )
+    healthcheck_timeout: Duration = Field(
+        default=2.0, description="How long one health check may take before it counts as failed."
+    )
+    healthcheck_give_up: Duration = Field(
+        default=60.0,
+        description="How long a deploy waits for a new container to become healthy before it "
+        "gives up, removes it and leaves the old release serving.",
+    )
+    command: Command | None = Field(
+        default=None,
+        description="Command for the web process; the image's CMD when absent.",
+    )
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for domain in value:
+            if not DOMAIN.match(domain):
+                raise ValueError(
+                    f"{domain!r} is not a host name; write e.g. \"blog.example.com\" (lowercase, "
+                    "no scheme, no port, no path)"
+                )
+            if domain in seen:
+                raise ValueError(f"{domain!r} is listed twice")
+            seen.add(domain)
+        return value
+
+    @field_validator("healthcheck")
+    @classmethod
+    def _healthcheck(cls, value: str) -> str:
+        if not value.startswith("/") or any(c.isspace() for c in value):
+            raise ValueError(f'{value!r} is not a path; write a path such as "/up"')
+        return value
+
+
+class ReleaseConfig(Section):
+    """The release task: run once per deploy, before the new containers start."""
+
+    command: Command | None = Field(
+        default=None,
+        description='Run once in a one-off container of the new image, with the app\'s env '
+        'and network, e.g. ["python", "manage.py", "migrate"]. A non-zero exit stops the '
+        "deploy and changes nothing else.",
+    )
+
+
+class DeployConfig(Section):
+    """How the switch from one release to the next happens."""
+
+    drain_timeout: Duration = Field(
+        default=30.0,
+        description="How long the old container keeps finishing in-flight requests after the "
+        "router stops sending it new ones.",
+    )
+    stop_timeout: Duration = Field(
+        default=10.0,
+        description="How long a container gets between SIGTERM and SIGKILL when it is stopped.",
+    )
+    keep_releases: int = Field(
+        default=5, ge=1, le=100,
+        description="How many releases keep their image on the server, for rollback; older "
+        "images are pruned.",
+    )
+
+
+class ProxyConfig(Section):
+    """Server-wide router settings, shared by every app on the server.
+
+    The first deploy to a server records them there; a file that leaves a key out takes the
+    server's current value; changing one is explicit: ``dockyard router apply``.
+    """
+
+    http_port: int = Field(
+        default=80, ge=1, le=65535, description="Port on the server for plain HTTP."
+    )
+    https_port: int = Field(
+        default=443, ge=1, le=65535, description="Port on the server for HTTPS."
+    )
+    router_image: str = Field(
+        default="haproxy:2.8",
+        description="HAProxy image for the dockyard-router container (HAProxy 2.6 or newer).",
+    )
+    tools_image: str = Field(
+        default="busybox:1.36",
+        description="Small image for helper containers (Runtime API calls, cron, file copies).",
+    )
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> ProxyConfig:
+        if self.http_port == self.https_port:
+            raise ValueError(
+                f"http_port and https_port are both {self.http_port}; give them different ports"
+            )
+        return self
+
+
+class Config(Section):
+    """A whole dockyard.toml."""
+
+    app: AppConfig = Field(description="The app's identity.")
+    server: ServerConfig = Field(description="Where the app runs.")
+    build: BuildConfig = Field(default_factory=BuildConfig, description="How the image is made.")
+    web: WebConfig = Field(default_factory=WebConfig, description="The routed web process.")
+    processes: dict[str, Command] = Field(
+        default_factory=dict,
+        description='Extra long-running processes of the same image, not routed, e.g. '
+        'worker = ["python", "worker.py"].',
+    )
+    release: ReleaseConfig = Field(
+        default_factory=ReleaseConfig, description="The release task (migrations)."
+    )
+    env: dict[str, EnvValue] = Field(
+        default_factory=dict,
+        description="Plain (non-secret) environment variables for every process. Secrets go "
+        "through `dockyard env set KEY -` instead; the server's values win over these.",
+    )
+    deploy: DeployConfig = Field(default_factory=DeployConfig, description="Switch timing.")
+    proxy: ProxyConfig = Field(
+        default_factory=ProxyConfig, description="Server-wide router settings."
+    )
+
+    @field_validator("processes")
+    @classmethod
+    def _processes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name in value:
+            if name == "web":
+                raise ValueError('"web" is the routed process; configure it under [web]')
+            if not PROCESS_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not a valid process name; use lowercase letters, digits and "
+                    "dashes, starting with a letter"
+                )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if not ENV_KEY.match(key):
+                raise ValueError(
+                    f"{key!r} is not a valid variable name; use letters, digits and "
+                    "underscores, not starting with a digit"
+                )
+            if "\n" in val or "\r" in val:
+                raise ValueError(f"{key} contains a newline, which Docker env files cannot carry")
+        return value
+
+    def proxy_keys_set(self) -> set[str]:
+        """The [proxy] keys the file wrote explicitly (the rest follow the server)."""
+        return set(self.proxy.model_fields_set)

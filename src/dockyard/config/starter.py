@@ -1,0 +1,87 @@
+"""``dockyard init``: a commented starter dockyard.toml.
+
+It reads an existing Dockerfile for its EXPOSE port so the first deploy routes to the right
+port without the person having to look it up.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_EXPOSE = re.compile(r"^\s*EXPOSE\s+(\d+)", re.IGNORECASE | re.MULTILINE)
+
+
+def exposed_port(dockerfile: Path) -> int | None:
+    """The first port a Dockerfile EXPOSEs, if any."""
+    try:
+        match = _EXPOSE.search(dockerfile.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+def default_name(directory: Path) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", directory.resolve().name.lower()).strip("-")
+    if not name or not name[0].isalpha():
+        name = f"app-{name}".rstrip("-")
+    return name[:40]
+
+
+def starter(directory: Path, *, host: str = "ssh://root@203.0.113.5:22") -> str:
+    dockerfile = directory / "Dockerfile"
+    has_dockerfile = dockerfile.exists()
+    port = exposed_port(dockerfile) if has_dockerfile else None
+    name = default_name(directory)
+    if has_dockerfile:
+        port_note = (f"from EXPOSE {port} in your Dockerfile" if port
+                     else "your Dockerfile has no EXPOSE: check this")
+        build = (
+            "[build]\n"
+            '# found ./Dockerfile: it is built on the server (no registry needed)\n'
+            'context = "."\n'
+            'dockerfile = "Dockerfile"\n'
+            '# args = { PYTHON_VERSION = "3.12" }   # --build-arg values (not for secrets)\n'
+        )
+    else:
+        port_note = "no Dockerfile found: set the port your app listens on"
+        build = (
+            "[build]\n"
+            "# no Dockerfile here yet: write one, or deploy an existing image instead:\n"
+            '# image = "ghcr.io/you/app:1.0"\n'
+            'context = "."\n'
+        )
+    return f"""\
+# dockyard.toml: how Dockyard deploys this app. Reference: docs/config.md
+# Only [app] name and [server] host are required; every other key shows its default.
+
+[app]
+name = "{name}"                 # lowercase letters, digits, dashes; unique on the server
+
+[server]
+host = "{host}"   # or "local" for the Docker engine on this machine
+
+{build}
+[web]
+port = {port or 8080}                     # {port_note}
+domains = ["{name}.localhost"]    # host names routed to this app
+healthcheck = "/up"             # a 2xx/3xx answer here means the container is healthy
+
+# [processes]                   # extra long-running processes from the same image
+# worker = ["python", "worker.py"]
+
+# [release]                     # run once per deploy before the switch (migrations)
+# command = ["python", "manage.py", "migrate"]
+
+# [env]                         # plain settings; secrets: dockyard env set KEY -
+# GREETING = "hi"
+
+[deploy]
+drain_timeout = "30s"           # old container finishes in-flight requests
+stop_timeout = "10s"            # SIGTERM to SIGKILL
+keep_releases = 5               # images kept for rollback
+
+# [proxy]                       # server-wide, shared by every app on the server;
+# http_port = 80                # change with: dockyard router apply
+# https_port = 443
+"""

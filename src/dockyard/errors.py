@@ -1,0 +1,79 @@
+"""User-facing errors, each with a stable code.
+
+Every error a person can meet carries a code from ``CODES`` so that the message, the docs
+(``docs/troubleshooting.md``) and bug reports all name the same thing. The first line of
+every message says what failed, where, and what to do next; ``details`` holds the rest
+(at most a few lines), shown under it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: The registry: code -> (short title, exit code). Codes are never reused or renumbered.
+CODES: dict[str, tuple[str, int]] = {
+    "DY001": ("configuration file not found", 2),
+    "DY002": ("configuration file is not valid TOML", 2),
+    "DY003": ("configuration file has invalid values", 2),
+    "DY004": ("file already exists", 2),
+    "DY005": ("bad command-line usage", 2),
+    "DY010": ("server unreachable", 1),
+    "DY011": ("server host key changed", 1),
+    "DY012": ("SSH authentication failed", 1),
+    "DY013": ("Docker is not installed on the server", 1),
+    "DY014": ("user cannot run docker on the server", 1),
+    "DY015": ("server check found problems", 1),
+    "DY016": ("cannot install Docker on this server", 1),
+    "DY020": ("a command failed on the server", 1),
+    "DY021": ("the local ssh client is missing", 1),
+    "DY030": ("proxy settings differ from the server's", 2),
+    "DY031": ("aborted by the user", 1),
+}
+
+
+@dataclass
+class DockyardError(Exception):
+    """An error meant for a person: one actionable line plus optional details."""
+
+    code: str
+    message: str
+    details: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unregistered error code {self.code}")
+        super().__init__(self.message)
+
+    @property
+    def exit_code(self) -> int:
+        return CODES[self.code][1]
+
+    def lines(self) -> list[str]:
+        return [f"error[{self.code}]: {self.message}", *(self.details or [])]
+
+
+class ConfigError(DockyardError):
+    """dockyard.toml is missing, unreadable or invalid."""
+
+
+class HostError(DockyardError):
+    """The server cannot be reached or used."""
+
+
+class CommandFailed(DockyardError):
+    """A command run by the runner exited non-zero.
+
+    Keeps the argv (already redacted), exit code and the tail of stderr so the person sees
+    exactly what failed without re-running with ``-v``.
+    """
+
+    def __init__(self, command: str, exit_code: int, stderr_tail: str, host: str) -> None:
+        tail = [f"  {line}" for line in stderr_tail.strip().splitlines()[-6:]]
+        super().__init__(
+            "DY020",
+            f"command failed on {host} (exit {exit_code}): {command}",
+            tail or None,
+        )
+        self.command = command
+        self.returncode = exit_code
+        self.stderr_tail = stderr_tail

@@ -1,0 +1,129 @@
+"""A server reached through the system OpenSSH client.
+
+Why the system client and not a Python SSH library: it honours everything the person has
+already set up (~/.ssh/config, ssh-agent, ProxyJump, hardware keys), and ControlMaster
+multiplexing makes one TCP connection serve a whole dockyard command, so each extra command
+costs a round trip, not a handshake.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from dockyard.errors import HostError
+from dockyard.host.base import Completed, Host
+from dockyard.host.spec import HostSpec
+
+
+def dockyard_dir() -> Path:
+    """Dockyard's own files on the laptop (known_hosts)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "dockyard"
+
+
+#: UNIX socket paths are limited to 108 bytes; %C expands to 40 characters.
+_MAX_SOCKET_DIR = 60
+
+
+def control_dir() -> Path:
+    """A private 0700 directory for ControlMaster sockets: nobody else may reuse them."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or str(Path.home() / ".cache")
+    path = Path(base) / "dockyard" / "ssh"
+    if len(str(path)) > _MAX_SOCKET_DIR:
+        path = Path("/tmp") / f"dockyard-ssh-{os.getuid()}"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid != os.getuid():
+        raise HostError("DY021", f"{path} belongs to another user; remove it or set "
+                        "XDG_RUNTIME_DIR to a private directory")
+    path.chmod(0o700)
+    return path
+
+
+class SshHost(Host):
+    def __init__(self, spec: HostSpec, *, connect_timeout: float = 5.0,
+                 persist: str = "60s") -> None:
+        super().__init__(spec)
+        self.connect_timeout = connect_timeout
+        self.persist = persist
+        if shutil.which("ssh") is None:
+            raise HostError(
+                "DY021", "the ssh command is not installed on this machine; install OpenSSH "
+                "(apt-get install openssh-client)"
+            )
+        self._known_hosts = dockyard_dir() / "known_hosts"
+        self._known_hosts.parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def destination(self) -> str:
+        return f"{self.spec.user}@{self.spec.hostname}" if self.spec.user else self.spec.hostname
+
+    def ssh_options(self) -> list[str]:
+        user_known = Path.home() / ".ssh" / "known_hosts"
+        known = " ".join(f'"{p}"' for p in (self._known_hosts, user_known))
+        opts = [
+            "-o", "ControlMaster=auto",
+            "-o", f"ControlPath={control_dir()}/%C",
+            "-o", f"ControlPersist={self.persist}",
+            "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=accept-new",
+            "-o", f"UserKnownHostsFile={known}",
+            "-o", f"ConnectTimeout={max(1, round(self.connect_timeout))}",
+            "-o", "ServerAliveInterval=10",
+            "-o", "ServerAliveCountMax=3",
+            "-o", "LogLevel=ERROR",
+        ]
+        if self.spec.port:
+            opts += ["-p", str(self.spec.port)]
+        return opts
+
+    def spawn_argv(self, argv: Sequence[str]) -> list[str]:
+        # The remote side runs the string through the user's shell, so quote every word.
+        return ["ssh", *self.ssh_options(), self.destination, "--", shlex.join(argv)]
+
+    def check_transport(self, result: Completed) -> None:
+        if result.returncode != 255:
+            return
+        err = result.err
+        label = self.label
+        if "REMOTE HOST IDENTIFICATION HAS CHANGED" in err or "Host key verification failed" in err:
+            target = f"[{self.spec.hostname}]:{self.spec.port}" if self.spec.port else self.spec.hostname
+            raise HostError(
+                "DY011",
+                f"the host key of {label} has changed; if the server was reinstalled, remove the "
+                f"old key with: ssh-keygen -R '{target}' -f {self._known_hosts}",
+                ["  otherwise someone may be intercepting the connection: do not continue"],
+            )
+        if "Permission denied" in err:
+            raise HostError(
+                "DY012",
+                f"SSH login to {label} was refused; check the user in [server] host and that your "
+                "key is loaded (ssh-add -l) and in the server's authorized_keys",
+                [f"  ssh said: {_last_line(err)}"],
+            )
+        markers = ("Connection refused", "timed out", "No route to host", "Could not resolve",
+                   "Network is unreachable", "Connection closed", "Connection reset",
+                   "not known", "kex_exchange_identification")
+        if any(m in err for m in markers) or not err.strip():
+            raise HostError(
+                "DY010",
+                f"cannot reach {label} over SSH: {_last_line(err) or 'no answer'}; check the "
+                "address and port in [server] host, and that sshd runs there",
+            )
+
+    def close(self) -> None:
+        """Stop the multiplexing master, if one runs for this destination."""
+        subprocess.run(
+            ["ssh", *self.ssh_options(), "-O", "exit", self.destination],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            check=False, timeout=10,
+        )
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

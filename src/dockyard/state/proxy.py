@@ -1,0 +1,99 @@
+"""Server-wide router settings, kept in /var/lib/dockyard/proxy.json.
+
+One router serves every app on a server, so its ports and images cannot follow whichever app
+deployed last. The first deploy records them; later files that leave a key out take the
+server's value; a file that sets a different value is an error that names the command that
+changes it for everyone: ``dockyard router apply``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from dockyard.config.model import Config, ProxyConfig
+from dockyard.errors import DockyardError
+from dockyard.host.command import Command, change, query
+from dockyard.state import paths
+
+#: Keys whose change needs a new router container (ports are published at creation).
+RECREATE_KEYS = ("http_port", "https_port", "router_image")
+
+
+def read_command() -> Command:
+    return query(["cat", paths.PROXY_SETTINGS], "read the server's router settings")
+
+
+def parse(text: str) -> ProxyConfig | None:
+    """The server's settings, or None when the file is empty or unreadable (then defaults)."""
+    if not text.strip():
+        return None
+    try:
+        data: Any = json.loads(text)
+        return ProxyConfig.model_validate(data)
+    except (ValueError, ValidationError):
+        return None
+
+
+def write_command(settings: ProxyConfig) -> Command:
+    body = json.dumps(settings.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+    # write to a temporary file and rename: a dropped connection never leaves half a file
+    script = f"cat > {paths.PROXY_SETTINGS}.tmp && mv {paths.PROXY_SETTINGS}.tmp {paths.PROXY_SETTINGS}"
+    return change(["sh", "-c", script], "record the router settings every app on this server shares",
+                  stdin=body.encode(), stdin_label="<proxy settings JSON>")
+
+
+@dataclass(frozen=True)
+class Difference:
+    key: str
+    file_value: Any
+    server_value: Any
+
+
+def differences(config: Config, server: ProxyConfig) -> list[Difference]:
+    """Keys the file sets explicitly to something else than the server has."""
+    out = []
+    for key in sorted(config.proxy_keys_set()):
+        mine, theirs = getattr(config.proxy, key), getattr(server, key)
+        if mine != theirs:
+            out.append(Difference(key, mine, theirs))
+    return out
+
+
+def effective(config: Config, server: ProxyConfig | None) -> ProxyConfig:
+    """The settings a deploy of this app uses; raises DY030 when the file disagrees."""
+    if server is None:
+        return config.proxy
+    diffs = differences(config, server)
+    if diffs:
+        first = diffs[0]
+        details = [
+            f"  [proxy] {d.key}: dockyard.toml says {d.file_value!r}, the server uses "
+            f"{d.server_value!r}" for d in diffs[1:]
+        ]
+        details.append("  to keep the server's values, remove these keys from [proxy]")
+        raise DockyardError(
+            "DY030",
+            f"[proxy] {first.key} = {first.file_value!r} in dockyard.toml, but the server uses "
+            f"{first.server_value!r} for every app; to change it for all apps on this server "
+            "run: dockyard router apply",
+            details,
+        )
+    return server
+
+
+def applied(config: Config, server: ProxyConfig | None) -> ProxyConfig:
+    """What ``router apply`` writes: the server's settings with the file's explicit keys."""
+    if server is None:
+        return config.proxy
+    updates = {key: getattr(config.proxy, key) for key in config.proxy_keys_set()}
+    return server.model_copy(update=updates)
+
+
+def changed_keys(old: ProxyConfig | None, new: ProxyConfig) -> list[str]:
+    if old is None:
+        return [k for k in ProxyConfig.model_fields]
+    return [k for k in ProxyConfig.model_fields if getattr(old, k) != getattr(new, k)]

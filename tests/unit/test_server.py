@@ -1,0 +1,130 @@
+"""Server check parsing, setup plans, proxy settings and router commands (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockyard.config.loader import parse_config
+from dockyard.config.model import ProxyConfig
+from dockyard.errors import DockyardError
+from dockyard.router import container as router
+from dockyard.server import check
+from dockyard.server.setup import Identity, install_docker_commands, state_dir_commands
+from dockyard.state import proxy
+
+BASE = '[app]\nname = "hello"\n[server]\nhost = "local"\n'
+
+PROC_NET_TCP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1
+   1: 0100007F:08AE 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1
+   2: 0100007F:D2B4 0100007F:08AE 01 00000000:00000000 00:00000000 00000000     0        0 3 1
+  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000000000000:01BB 00000000000000000000000000000000:0000 0A 0 0 0
+"""
+
+
+def test_listening_ports_from_proc_net() -> None:
+    assert check.listening_ports(PROC_NET_TCP) == {80, 2222, 443}
+
+
+def test_router_ports_from_docker_ps() -> None:
+    text = "0.0.0.0:80->8080/tcp, :::80->8080/tcp, 0.0.0.0:443->8443/tcp, :::443->8443/tcp"
+    assert check.router_ports(text) == {80, 443}
+    assert check.router_ports("") == set()
+
+
+def test_port_rows() -> None:
+    rows = check.port_rows(ProxyConfig(), {80, 443, 22}, {443})
+    assert [(r.check, r.level) for r in rows] == [("http port", "fail"), ("https port", "ok")]
+    assert "dockyard-router" in rows[1].detail
+    assert check.port_rows(ProxyConfig(), set(), set())[0].level == "ok"
+
+
+@pytest.mark.parametrize(
+    ("rc", "out", "err", "level", "words"),
+    [
+        (0, "20.10.24+dfsg1\n", "", "ok", "20.10.24"),
+        (0, "19.03.1\n", "", "fail", "too old"),
+        (127, "", "sh: docker: not found", "fail", "--install-docker"),
+        (1, "", "permission denied while trying to connect to the Docker daemon socket", "fail",
+         "docker group"),
+        (1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the "
+         "docker daemon running?", "fail", "systemctl start docker"),
+    ],
+)
+def test_docker_row(rc: int, out: str, err: str, level: str, words: str) -> None:
+    row = check.docker_row(rc, out, err, "deploy")
+    assert row.level == level
+    assert words in row.detail + row.fix
+
+
+def test_disk_row() -> None:
+    df = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 100 1 %d 1%% /\n"
+    assert check.disk_row(df % (50 * 1024 * 1024)).level == "ok"
+    assert check.disk_row(df % (1024 * 1024)).level == "warn"
+    assert check.disk_row(df % 1024).level == "fail"
+    assert check.disk_row("garbage").level == "warn"
+
+
+def test_state_dir_commands_for_root_and_others() -> None:
+    [root_cmd] = state_dir_commands(Identity("root", 0))
+    assert root_cmd.argv == ("install", "-d", "-m", "0750", "/var/lib/dockyard",
+                             "/var/lib/dockyard/apps")
+    [user_cmd] = state_dir_commands(Identity("deploy", 1000))
+    assert user_cmd.argv[:6] == ("sudo", "-n", "install", "-d", "-o", "deploy")
+    assert all(c.changes for c in (root_cmd, user_cmd))
+
+
+def test_install_docker_uses_distribution_packages() -> None:
+    cmds = install_docker_commands(Identity("root", 0))
+    assert cmds[1].argv == ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
+                            "-q", "docker.io")
+    assert install_docker_commands(Identity("u", 5))[0].argv[:2] == ("sudo", "-n")
+
+
+def test_proxy_first_deploy_uses_the_file() -> None:
+    cfg = parse_config(BASE + "[proxy]\nhttp_port = 8080\n")
+    assert proxy.effective(cfg, None).http_port == 8080
+
+
+def test_proxy_keys_left_out_take_the_servers_values() -> None:
+    cfg = parse_config(BASE)
+    server = ProxyConfig(http_port=8000, https_port=8443)
+    assert proxy.effective(cfg, server) == server
+
+
+def test_proxy_conflict_names_current_value_and_command() -> None:
+    cfg = parse_config(BASE + "[proxy]\nhttp_port = 8080\nrouter_image = \"haproxy:3.0\"\n")
+    with pytest.raises(DockyardError) as info:
+        proxy.effective(cfg, ProxyConfig())
+    err = info.value
+    assert err.code == "DY030"
+    assert "http_port = 8080" in err.message and "80" in err.message
+    assert "dockyard router apply" in err.message
+    assert any("router_image" in line for line in err.lines())
+
+
+def test_router_apply_merges_explicit_keys_into_server_settings() -> None:
+    cfg = parse_config(BASE + "[proxy]\nhttp_port = 8080\n")
+    server = ProxyConfig(https_port=9443, tools_image="tools:1")
+    new = proxy.applied(cfg, server)
+    assert (new.http_port, new.https_port, new.tools_image) == (8080, 9443, "tools:1")
+    assert proxy.changed_keys(server, new) == ["http_port"]
+    assert proxy.changed_keys(None, new) == list(ProxyConfig.model_fields)
+
+
+def test_proxy_settings_file_round_trip() -> None:
+    cmd = proxy.write_command(ProxyConfig(http_port=81))
+    assert cmd.stdin is not None and "mv " in cmd.argv[2]
+    assert proxy.parse(cmd.stdin.decode()) == ProxyConfig(http_port=81)
+    assert proxy.parse("") is None and proxy.parse("{broken") is None
+
+
+def test_router_container_publishes_proxy_ports_and_is_labelled() -> None:
+    run = router.run(ProxyConfig(http_port=18080, https_port=18443, router_image="img"))
+    argv = list(run.argv)
+    assert argv[:5] == ["docker", "run", "-d", "--name", "dockyard-router"]
+    assert "dockyard.role=router" in argv and "unless-stopped" in argv
+    assert "18080:8080" in argv and "18443:8443" in argv and argv[-1] == "img"
+    assert "/var/lib/dockyard/router:/usr/local/etc/haproxy:ro" in argv
