@@ -28,6 +28,17 @@ CODES: dict[str, tuple[str, int]] = {
     "DY021": ("the local ssh client is missing", 1),
     "DY030": ("proxy settings differ from the server's", 2),
     "DY031": ("aborted by the user", 1),
+    "DY040": ("the router refused a Runtime API command", 1),
+    "DY041": ("lost the connection to the router's Runtime API", 1),
+    "DY042": ("the router has no free slot for another app", 1),
+    "DY050": ("another deploy holds the app's lock", 1),
+    "DY051": ("the new release never became healthy", 1),
+    "DY052": ("the release command failed", 1),
+    "DY053": ("a process of the new release did not stay up", 1),
+    "DY054": ("no such release", 2),
+    "DY055": ("the app has not been deployed yet", 1),
+    "DY056": ("the image build failed", 1),
+    "DY057": ("no such process", 2),
 }
 
 

@@ -78,6 +78,22 @@ class AppContext:
             self._host.close()
 
 
+#: The command line as given (global options hoisted), for commands that must know where
+#: `--` was: Typer consumes it.
+RAW_ARGS: list[str] = []
+
+
+def words_before_double_dash(subcommand: str) -> list[str] | None:
+    """Positional words between ``subcommand`` and ``--``; None when there is no ``--``."""
+    if "--" not in RAW_ARGS or subcommand not in RAW_ARGS:
+        return None
+    start = RAW_ARGS.index(subcommand) + 1
+    end = RAW_ARGS.index("--")
+    if end < start:
+        return None
+    return [a for a in RAW_ARGS[start:end] if not a.startswith("-")]
+
+
 def get(ctx: typer.Context) -> AppContext:
     """The shared context, remembering which subcommand runs (for the audit log)."""
     obj = ctx.find_root().obj

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from dockyard import __version__
-from dockyard.cli import config_cmd, router_cmd, server_cmd
+from dockyard.cli import app_cmd, config_cmd, context, router_cmd, server_cmd
 from dockyard.cli.context import AppContext
 from dockyard.errors import DockyardError
 
@@ -51,6 +51,16 @@ def version(ctx: typer.Context) -> None:
         print(f"dockyard {__version__}")
 
 
+app.command("deploy")(app_cmd.deploy)
+app.command("rollback")(app_cmd.rollback)
+app.command("restart")(app_cmd.restart)
+app.command("releases")(app_cmd.releases)
+app.command("status")(app_cmd.status)
+app.command("logs")(app_cmd.logs)
+app.command("run", context_settings=app_cmd.PASSTHROUGH)(app_cmd.run)
+app.command("exec", context_settings=app_cmd.PASSTHROUGH)(app_cmd.exec_)
+app.command("remove")(app_cmd.remove)
+app.add_typer(app_cmd.lock_app, name="lock")
 app.command("config")(config_cmd.show_config)
 app.command("init")(config_cmd.init)
 app.add_typer(server_cmd.app, name="server")
@@ -87,6 +97,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    context.RAW_ARGS[:] = args
     try:
         # standalone: Typer prints usage errors itself (exit 2) and exits; our own errors
         # propagate here and become one clear block, never a traceback

@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from dockyard.cli.context import get
-from dockyard.docker.images import ensure_image
 from dockyard.errors import DockyardError
 from dockyard.router import container as router
-from dockyard.server.setup import ensure_state_dir
+from dockyard.router.ensure import recreate_router
+from dockyard.server.setup import ensure_state_dir, identity
 from dockyard.state import proxy as proxy_state
 
 app = typer.Typer(help="The server-wide router (dockyard-router).", no_args_is_help=True)
@@ -58,8 +58,8 @@ def apply(
     ensure_state_dir(runner)
     runner.change(proxy_state.write_command(new))
     if recreate:
-        ensure_image(runner, new.router_image)
-        runner.run_all(router.recreate(new))
+        recreate_router(runner, new, gid=identity(runner).gid)
+    runner.flush_audit()
     if not runner.dry_run:
         done = "applied; the router was recreated" if recreate else "applied"
         obj.say(f"{runner.host.label}: router settings {done}")

@@ -62,18 +62,47 @@ class Host(ABC):
     def close(self) -> None:
         """Release connections (the SSH master)."""
 
+    def api_socket(self, remote_path: str) -> str:
+        """A local path connected to the UNIX socket ``remote_path`` on the host."""
+        return remote_path
+
+    def spawn_argv_tty(self, argv: Sequence[str], tty: bool) -> list[str]:
+        """Like spawn_argv, for interactive commands (a TTY when ``tty``)."""
+        return self.spawn_argv(argv)
+
+    def interactive(self, argv: Sequence[str], *, tty: bool) -> int:
+        """Run with our stdin/stdout/stderr attached; returns the exit code."""
+        local = self.spawn_argv_tty(argv, tty)
+        _record(local)
+        try:
+            return subprocess.call(local)
+        except KeyboardInterrupt:
+            return 130
+
+    def background(self, argv: Sequence[str]) -> subprocess.Popen[bytes]:
+        """Start a long-running command whose life is tied to ours (and the connection's):
+        its stdin is a pipe we hold; closing it, or dying, ends the command."""
+        local = self.spawn_argv(argv)
+        _record(local)
+        return subprocess.Popen(local, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+
     def execute(self, argv: Sequence[str], *, stdin: bytes | None = None,
-                stream: bool = False, timeout: float | None = None) -> Completed:
+                stream: bool = False, timeout: float | None = None,
+                stdin_path: str | None = None) -> Completed:
         """Run ``argv`` on the host. ``stream`` copies its output to ours as it arrives."""
         local = self.spawn_argv(argv)
         _record(local)
         started = time.monotonic()
+        infile = open(stdin_path, "rb") if stdin_path else None  # noqa: SIM115
         proc = subprocess.Popen(
             local,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdin=infile or (subprocess.PIPE if stdin is not None else subprocess.DEVNULL),
             stdout=None if stream else subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        if infile:
+            infile.close()
         try:
             out, err = proc.communicate(input=stdin, timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -21,6 +21,8 @@ class Command:
     stdin: bytes | None = field(default=None, repr=False)
     #: Describes the stdin in printed output, e.g. "<env file, 3 keys>".
     stdin_label: str = ""
+    #: A local file streamed to stdin instead (build contexts can be large).
+    stdin_path: str | None = None
 
     def __post_init__(self) -> None:
         if not self.argv:
@@ -31,15 +33,16 @@ class Command:
     def line(self) -> str:
         """Shell-quoted, one line: what --dry-run, --verbose and the audit log show."""
         text = shlex.join(self.argv)
-        if self.stdin is not None:
+        if self.stdin is not None or self.stdin_path is not None:
             text += f" < {self.stdin_label or '<stdin>'}"
         return text
 
 
 def change(argv: Sequence[str], why: str = "", *, stdin: bytes | None = None,
-           stdin_label: str = "") -> Command:
+           stdin_label: str = "", stdin_path: str | None = None) -> Command:
     """A command that changes the server: printed, not run, under --dry-run; audited."""
-    return Command(tuple(argv), why=why, changes=True, stdin=stdin, stdin_label=stdin_label)
+    return Command(tuple(argv), why=why, changes=True, stdin=stdin, stdin_label=stdin_label,
+                   stdin_path=stdin_path)
 
 
 def query(argv: Sequence[str], why: str = "") -> Command:

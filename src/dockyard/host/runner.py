@@ -12,28 +12,34 @@ from __future__ import annotations
 import getpass
 import json
 import shlex
+import socket as socket_module
 import sys
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from dockyard.errors import CommandFailed
+from dockyard.errors import CommandFailed, DockyardError, HostError
 from dockyard.host.base import Completed, Host
 from dockyard.host.command import Command
+from dockyard.router.api import ApiCall
 from dockyard.state import paths
 
 # Runs "$@" and then appends one JSON line to the audit log. $1 is the JSON prefix built
 # locally (user, invocation, subcommand, command line); time, exit code and duration are
 # measured on the server. Written for POSIX sh (dash, busybox).
+# $2 holds earlier complete lines not yet written (Runtime API changes), written first.
 AUDIT_SCRIPT = (
-    'p=$1; shift; ts=$(date -u +%Y-%m-%dT%H:%M:%SZ); t0=$(date +%s%N 2>/dev/null); "$@"; rc=$?; '
-    "t1=$(date +%s%N 2>/dev/null); "
+    'p=$1; pend=$2; shift 2; ts=$(date -u +%Y-%m-%dT%H:%M:%SZ); t0=$(date +%s%N 2>/dev/null); '
+    '"$@"; rc=$?; t1=$(date +%s%N 2>/dev/null); '
     'case "$t0$t1" in *[!0-9]*|"") ms=null ;; *) ms=$(( (t1 - t0) / 1000000 )) ;; esac; '
-    f"if [ -d {paths.ROOT} ]; then (umask 077; "
-    'printf \'{"time":"%s",%s,"exit":%d,"duration_ms":%s}\\n\' "$ts" "$p" "$rc" "$ms" '
-    f">> {paths.AUDIT_LOG}); fi; exit $rc"
+    f"if [ -d {paths.ROOT} ]; then (umask 077; printf '%s' \"$pend\"; "
+    'printf \'{"time":"%s",%s,"exit":%d,"duration_ms":%s}\\n\' "$ts" "$p" "$rc" "$ms") '
+    f">> {paths.AUDIT_LOG}; fi; exit $rc"
 )
+#: Writes pending audit lines (from stdin) when no command is left to carry them.
+FLUSH_SCRIPT = f"[ -d {paths.ROOT} ] && umask 077 && cat >> {paths.AUDIT_LOG}"
 
 
 @dataclass
@@ -56,6 +62,8 @@ class Runner:
         self.out = out or sys.stdout
         self._secrets = {s for s in secrets if s}
         self.audit = True
+        self._pending: list[str] = []
+        self._api_path: str | None = None
 
     # -- secrets -------------------------------------------------------------------------
     def add_secrets(self, values: Iterable[str]) -> None:
@@ -90,13 +98,82 @@ class Runner:
         for command in commands:
             self.change(command)
 
+    def interactive(self, command: Command, *, tty: bool) -> int:
+        """Attach our terminal (``run``/``exec``): stdout is exactly the command's output."""
+        if self.dry_run:
+            self._print(self.redact(command.line))
+            return 0
+        argv = list(command.argv)
+        if command.changes and self.audit:
+            argv = self._audited(command)
+        if self.verbose:
+            print(f"  {self.host.label}$ {self.redact(command.line)}", file=sys.stderr)
+        return self.host.interactive(argv, tty=tty)
+
+    # -- the router's Runtime API ----------------------------------------------------------
+    def api(self, call: ApiCall, *, socket: str, check: bool = True) -> str:
+        """Send one Runtime API line. Changes are printed under --dry-run and audited."""
+        if self.dry_run:
+            prefix = "# query: " if not call.changes else ""
+            self._print(f"{prefix}router-api {shlex.quote(call.line)}")
+            if call.changes:
+                return ""
+        started = time.monotonic()
+        if self._api_path is None:
+            self._api_path = self.host.api_socket(socket)
+        try:
+            answer = api_request(self._api_path, call.line)
+        except OSError as exc:
+            raise HostError("DY041", f"lost the connection to the router's Runtime API on "
+                            f"{self.host.label} ({exc}); the router keeps its last state: run "
+                            "the command again") from None
+        duration = time.monotonic() - started
+        failed = call.changes and is_api_error(answer)
+        if self.verbose:
+            mark = " [failed]" if failed else ""
+            print(f"  {self.host.label} router-api> {call.line}  ({duration:.3f}s){mark}",
+                  file=sys.stderr)
+        if call.changes and self.audit:
+            self._pending.append(self._audit_line(f"router-api {call.line}",
+                                                  1 if failed else 0, duration))
+        if failed and check:
+            raise DockyardError("DY040", f"the router refused: {call.line}: "
+                                f"{answer.strip().splitlines()[0] if answer.strip() else '?'}")
+        return answer
+
+    def flush_audit(self) -> None:
+        """Write audit lines still pending (Runtime API changes) in one command."""
+        if not self._pending or self.dry_run:
+            return
+        data = "".join(self._pending).encode()
+        self._pending = []
+        self.host.execute(["sh", "-c", FLUSH_SCRIPT], stdin=data)
+
+    def _audited(self, command: Command) -> list[str]:
+        pending = "".join(self._pending)
+        self._pending = []
+        return ["sh", "-c", AUDIT_SCRIPT, "dockyard-audit", self._audit_prefix(command),
+                pending, *command.argv]
+
+    def _audit_line(self, line: str, exit_code: int, duration: float) -> str:
+        fields = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "user": self.invocation.user,
+            "invocation": self.invocation.id,
+            "subcommand": self.invocation.subcommand,
+            "command": self.redact(line),
+            "exit": exit_code,
+            "duration_ms": round(duration * 1000),
+        }
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":")) + "\n"
+
     def _execute(self, command: Command, *, check: bool, stream: bool,
                  timeout: float | None, audited: bool = False) -> Completed:
-        argv = list(command.argv)
-        if audited:
-            argv = ["sh", "-c", AUDIT_SCRIPT, "dockyard-audit", self._audit_prefix(command),
-                    *argv]
-        result = self.host.execute(argv, stdin=command.stdin, stream=stream, timeout=timeout)
+        argv = self._audited(command) if audited else list(command.argv)
+        if self.verbose and stream:
+            print(f"  {self.host.label}$ {self.redact(command.line)}", file=sys.stderr)
+        result = self.host.execute(argv, stdin=command.stdin, stream=stream, timeout=timeout,
+                                   stdin_path=command.stdin_path)
         if self.verbose:
             mark = "" if result.ok else f" [exit {result.returncode}]"
             print(f"  {self.host.label}$ {self.redact(command.line)}  "
@@ -121,5 +198,24 @@ class Runner:
         self.out.flush()
 
 
-def join(argv: Iterable[str]) -> str:
-    return shlex.join(list(argv))
+def api_request(path: str, line: str, timeout: float = 10.0) -> str:
+    """One Runtime API exchange: connect, send the line, read until HAProxy closes."""
+    with socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.sendall(line.encode() + b"\n")
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+_API_ERRORS = ("No such", "Unknown", "Invalid", "not found", "denied", "failed", "Cannot",
+               "Require", "Usage", "unexpected", "Missing", "can't", "Can't")
+
+
+def is_api_error(answer: str) -> bool:
+    return any(marker in answer for marker in _API_ERRORS)

@@ -1,16 +1,22 @@
-"""Commands for the dockyard-router container itself. Builders only: no I/O."""
+"""Commands for the dockyard-router container and its files. Builders only: no I/O."""
 
 from __future__ import annotations
 
-import shlex
+import io
+import tarfile
+import time
 
 from dockyard.config.model import ProxyConfig
+from dockyard.docker.networks import ROUTER_NETWORK
 from dockyard.host.command import Command, change, query
-from dockyard.router import config as haproxy
+from dockyard.router import config as rc
 from dockyard.state import paths
 
 NAME = "dockyard-router"
 ROUTER_DIR = f"{paths.ROOT}/router"
+ETC_DIR = f"{ROUTER_DIR}/etc"
+RUN_DIR = f"{ROUTER_DIR}/run"
+API_SOCKET = f"{RUN_DIR}/admin.sock"  # the same socket, seen from the server
 LOG_OPTS = ["--log-driver", "json-file", "--log-opt", "max-size=10m", "--log-opt", "max-file=3"]
 
 
@@ -19,14 +25,48 @@ def exists() -> Command:
                  "is there a router on this server?")
 
 
-def write_config(text: str) -> Command:
-    script = (f"mkdir -p {ROUTER_DIR} && chmod 0755 {ROUTER_DIR} && "
-              f"cat > {ROUTER_DIR}/haproxy.cfg.tmp && chmod 0644 {ROUTER_DIR}/haproxy.cfg.tmp && "
-              f"mv {ROUTER_DIR}/haproxy.cfg.tmp {ROUTER_DIR}/haproxy.cfg")
+def inspect() -> Command:
+    return query(["docker", "inspect", "--format",
+                  "{{.State.Running}}|{{.State.StartedAt}}|{{range $k, $v := "
+                  ".NetworkSettings.Networks}}{{$k}} {{end}}", NAME],
+                 "is the router running, and on which networks?")
+
+
+def parse_inspect(text: str) -> tuple[bool, str, set[str]]:
+    running, _, rest = text.strip().partition("|")
+    started, _, networks = rest.partition("|")
+    return running == "true", started, set(networks.split())
+
+
+def write_files(files: dict[str, bytes], *, private: set[str] = frozenset()) -> Command:  # type: ignore[assignment]
+    """Upload the router's files as one tar over stdin; each file replaced by a rename, so a
+    router that restarts meanwhile never reads half a file. ``private`` files (keys) are 0640:
+    readable by the router through the SSH user's group, by nobody else."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in sorted(files):
+            data = files[name]
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o640 if name in private else 0o644
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    names = " ".join(sorted(files))
+    script = (
+        f"set -e; mkdir -p {ETC_DIR}/certs {RUN_DIR}; chmod 0755 {ROUTER_DIR} {ETC_DIR}; "
+        f"chmod 0750 {ETC_DIR}/certs; chmod 0770 {RUN_DIR}; "
+        f"tmp=$(mktemp -d {ETC_DIR}/.new.XXXXXX); tar -x --no-same-owner -f - -C \"$tmp\"; "
+        f'for f in {names}; do mv "$tmp/$f" "{ETC_DIR}/$f"; done; rm -rf "$tmp"'
+    )
     return change(["sh", "-c", script],
                   "write the router's configuration, rebuilt from Dockyard's state, so a "
-                  "restarted router comes back routing every app",
-                  stdin=text.encode(), stdin_label="<haproxy.cfg>")
+                  "restarted router comes back routing every app (no reload now)",
+                  stdin=buf.getvalue(), stdin_label=f"<router files: {names}>")
+
+
+def has_default_cert() -> Command:
+    return query(["test", "-s", f"{ETC_DIR}/certs/default.pem"],
+                 "does the router already have its default certificate?")
 
 
 def remove() -> Command:
@@ -34,23 +74,22 @@ def remove() -> Command:
                   "remove the old router container; its replacement starts right after")
 
 
-def run(settings: ProxyConfig) -> Command:
+def start() -> Command:
+    return change(["docker", "start", NAME], "start the stopped router")
+
+
+def run(settings: ProxyConfig, *, gid: int) -> Command:
     return change(
         ["docker", "run", "-d", "--name", NAME,
          "--label", "dockyard.role=router",
+         "--network", ROUTER_NETWORK,
          "--restart", "unless-stopped", *LOG_OPTS,
-         "-p", f"{settings.http_port}:{haproxy.HTTP_PORT}",
-         "-p", f"{settings.https_port}:{haproxy.HTTPS_PORT}",
-         "-v", f"{ROUTER_DIR}:{haproxy.CONFIG_DIR}:ro",
+         "--group-add", str(gid),
+         "-p", f"{settings.http_port}:{rc.HTTP_PORT}",
+         "-p", f"{settings.https_port}:{rc.HTTPS_PORT}",
+         "-v", f"{ETC_DIR}:{rc.CONFIG_DIR}:ro",
+         "-v", f"{RUN_DIR}:{rc.RUN_DIR}",
          settings.router_image],
         f"start the router: it publishes ports {settings.http_port} and {settings.https_port} "
         "and routes each request to its app by host name",
     )
-
-
-def recreate(settings: ProxyConfig) -> list[Command]:
-    return [write_config(haproxy.render()), remove(), run(settings)]
-
-
-def describe(commands: list[Command]) -> str:
-    return "\n".join(shlex.join(c.argv) for c in commands)

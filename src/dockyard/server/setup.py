@@ -18,6 +18,7 @@ from dockyard.state import paths
 class Identity:
     user: str
     uid: int
+    gid: int = 0
 
     @property
     def root(self) -> bool:
@@ -25,17 +26,20 @@ class Identity:
 
 
 def whoami() -> Command:
-    return query(["id", "-u", "-n"], "who we are on the server")
+    return query(["sh", "-c", "id -un; id -u; id -g"],
+                 "who we are on the server (root needs no sudo; the group opens the router's "
+                 "Runtime API socket to us)")
 
 
-def uid() -> Command:
-    return query(["id", "-u"], "our user id on the server (root needs no sudo)")
+def parse_identity(text: str) -> Identity:
+    lines = text.split()
+    if len(lines) < 3 or not lines[1].isdigit() or not lines[2].isdigit():
+        return Identity(user=lines[0] if lines else "?", uid=-1, gid=-1)
+    return Identity(user=lines[0], uid=int(lines[1]), gid=int(lines[2]))
 
 
 def identity(runner: Runner) -> Identity:
-    name = runner.query(whoami()).out.strip()
-    number = runner.query(uid()).out.strip()
-    return Identity(user=name, uid=int(number) if number.isdigit() else -1)
+    return parse_identity(runner.query(whoami()).out)
 
 
 def state_dir_exists() -> Command:

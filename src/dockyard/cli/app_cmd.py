@@ -1,0 +1,266 @@
+"""App commands: deploy, rollback, restart, releases, status, logs, run, exec, remove, lock.
+
+Orchestration only: the work happens in dockyard.deploy; this module reads options, prints
+results, and keeps stdout clean (data or the remote command's output) with messages on
+stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from dockyard.cli import context
+from dockyard.cli.context import AppContext, get
+from dockyard.deploy import deploy as flows
+from dockyard.deploy.progress import Progress
+from dockyard.deploy.remove import remove_app
+from dockyard.deploy.status import app_status
+from dockyard.docker import containers as ctr
+from dockyard.errors import DockyardError
+from dockyard.state import lock as locks
+from dockyard.state.releases import parse_state, read_state
+
+PASSTHROUGH = {"allow_interspersed_args": False, "ignore_unknown_options": True}
+
+
+def _progress(obj: AppContext) -> Progress:
+    return Progress(quiet=obj.json)
+
+
+def _config_dir(obj: AppContext) -> Path:
+    return obj.config_path.resolve().parent
+
+
+def _summary(obj: AppContext, result: flows.Result, verb: str) -> None:
+    cfg = obj.config()
+    runner = obj.runner()
+    if runner.dry_run:
+        return
+    if obj.json:
+        obj.emit_json({"app": cfg.app.name, "release": result.release.name, "action": verb,
+                       "seconds": round(result.seconds, 2),
+                       "timings": {k: round(v, 3) for k, v in result.timings.items()},
+                       "container": result.outcome.web if result.outcome else None})
+    else:
+        obj.err.print(result.summary(cfg.app.name, cfg.web.domains), markup=False)
+
+
+def deploy(ctx: typer.Context) -> None:
+    """Build the app on the server, run its release command, and switch traffic to it with
+    zero dropped requests, or change nothing."""
+    obj = get(ctx)
+    result = flows.deploy(obj.runner(), obj.config(), _config_dir(obj), _progress(obj))
+    _summary(obj, result, "deploy")
+
+
+def rollback(
+    ctx: typer.Context,
+    release: Annotated[str | None, typer.Argument(help="Release to go back to, e.g. v3 "
+                                                  "(default: the previous one).")] = None,
+) -> None:
+    """Switch back to an earlier release's image and environment (no rebuild)."""
+    obj = get(ctx)
+    number = None
+    if release is not None:
+        text = release.lstrip("v")
+        if not text.isdigit():
+            raise DockyardError("DY005", f"{release!r} is not a release; write e.g. v3 "
+                                "(see: dockyard releases)")
+        number = int(text)
+    result = flows.rollback(obj.runner(), obj.config(), _progress(obj), number)
+    _summary(obj, result, "rollback")
+
+
+def restart(ctx: typer.Context) -> None:
+    """Replace the current release's containers with fresh ones, with zero downtime."""
+    obj = get(ctx)
+    result = flows.restart(obj.runner(), obj.config(), _progress(obj))
+    _summary(obj, result, "restart")
+
+
+def releases(ctx: typer.Context) -> None:
+    """The app's releases, newest first."""
+    obj = get(ctx)
+    runner = obj.runner()
+    state = parse_state(runner.query(read_state(obj.config().app.name)).out)
+    if obj.json:
+        obj.emit_json([{**vars(r), "name": r.name, "current": r.number == state.current}
+                       for r in reversed(state.releases)])
+        return
+    table = Table(title=f"{obj.config().app.name} releases on {runner.host.label}",
+                  title_justify="left")
+    for column in ("release", "outcome", "kind", "created", "by", "git", "image"):
+        table.add_column(column, overflow="fold")
+    for r in reversed(state.releases):
+        marker = " (current)" if r.number == state.current else ""
+        kind = f"rollback to v{r.rollback_of}" if r.rollback_of else r.kind
+        git = (r.git_commit or "-")[:10] + ("+dirty" if r.git_dirty else "")
+        table.add_row(f"{r.name}{marker}", r.outcome, kind, r.created_at, r.user, git,
+                      escape(r.image_id[:19] if r.image_id else "-"))
+    obj.console.print(table)
+
+
+def status(ctx: typer.Context) -> None:
+    """Per process: container, release, health, uptime and domains."""
+    obj = get(ctx)
+    runner = obj.runner()
+    app = obj.config().app.name
+    state, rows = app_status(runner, app)
+    if obj.json:
+        obj.emit_json({"app": app, "host": runner.host.label,
+                       "current": f"v{state.current}" if state.current else None,
+                       "processes": [r.as_dict() for r in rows]})
+        return
+    current = f"v{state.current}" if state.current else "none"
+    obj.console.print(f"{app} on {runner.host.label}: current release {current}", markup=False)
+    table = Table(show_header=True)
+    for column in ("process", "container", "release", "health", "uptime", "domains"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(r.process, r.container, r.release, r.health, r.uptime,
+                      ", ".join(r.domains))
+    obj.console.print(table)
+
+
+def _containers(obj: AppContext, process: str) -> list[ctr.Listed]:
+    runner = obj.runner()
+    app = obj.config().app.name
+    listed = [c for c in ctr.parse_list(runner.query(ctr.list_app(app)).out)
+              if c.process == process and c.running]
+    if not listed:
+        known = sorted({c.process for c in ctr.parse_list(runner.query(ctr.list_app(app)).out)
+                        if c.process and c.process != "release"})
+        raise DockyardError("DY057", f"{app} has no running {process!r} process on "
+                            f"{runner.host.label}; running processes: "
+                            f"{', '.join(known) or 'none (deploy first)'}")
+    return sorted(listed, key=lambda c: c.release, reverse=True)
+
+
+def logs(
+    ctx: typer.Context,
+    process: Annotated[str, typer.Argument(help="web, or a name from [processes].")] = "web",
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")]
+    = False,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines to start with.")]
+    = 100,
+) -> None:
+    """Show a process's logs (the newest container of that process)."""
+    obj = get(ctx)
+    container = _containers(obj, process)[0]
+    cmd = ctr.logs(container.name, tail=lines, follow=follow)
+    code = obj.runner().host.interactive(list(cmd.argv), tty=False)
+    raise typer.Exit(code)
+
+
+def run(
+    ctx: typer.Context,
+    command: Annotated[list[str], typer.Argument(help="The command, after --.")],
+) -> None:
+    """Run a one-off container of the current release (env and network included):
+    dockyard run -- python manage.py shell"""
+    obj = get(ctx)
+    runner = obj.runner()
+    cfg = obj.config()
+    app = cfg.app.name
+    state = parse_state(runner.query(read_state(app)).out)
+    if state.current is None:
+        raise DockyardError("DY055", f"{app} has no live release on {runner.host.label}; run: "
+                            "dockyard deploy")
+    release = state.release(state.current)
+    image = release.image if release else f"dockyard/{app}:v{state.current}"
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    spec = ctr.ContainerSpec(app, "run", state.current, image, app,
+                             ctr.container_name(app, "run", state.current),
+                             flows.env_file_path(app, state.current), list(command))
+    code = runner.interactive(ctr.run_interactive(spec, tty=tty), tty=tty)
+    raise typer.Exit(code)
+
+
+def exec_(
+    ctx: typer.Context,
+    args: Annotated[list[str], typer.Argument(help="[PROCESS] -- CMD...")],
+) -> None:
+    """Run a command inside a running container: dockyard exec [PROCESS] -- CMD..."""
+    obj = get(ctx)
+    raw = list(args)
+    process = "web"
+    # Typer swallows the `--`; the words before it (if any) name the process
+    before = context.words_before_double_dash("exec")
+    if before is not None and len(before) == 1 and raw and raw[0] == before[0]:
+        process, raw = raw[0], raw[1:]
+    elif before:
+        raise DockyardError("DY005", "write: dockyard exec [PROCESS] -- CMD...")
+    if not raw:
+        raise DockyardError("DY005", "no command given; write: dockyard exec [PROCESS] -- CMD...")
+    container = _containers(obj, process)[0]
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    code = obj.runner().interactive(ctr.exec_in(container.name, raw, tty=tty), tty=tty)
+    raise typer.Exit(code)
+
+
+def remove(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+    = False,
+    volumes: Annotated[bool, typer.Option("--volumes", help="Also remove the app's volumes "
+                                          "(accessory data).")] = False,
+) -> None:
+    """Remove the app from the server: containers, router entries, images, network."""
+    obj = get(ctx)
+    runner = obj.runner()
+    app = obj.config().app.name
+    if not runner.dry_run and not yes:
+        if not sys.stdin.isatty():
+            raise DockyardError("DY005", "remove needs confirmation; run it in a terminal or "
+                                "pass --yes")
+        keep = "" if volumes else " (volumes and backups are kept)"
+        if not typer.confirm(f"remove {app} from {runner.host.label}{keep}?", default=False):
+            raise DockyardError("DY031", "nothing removed")
+    done = remove_app(runner, app, volumes=volumes)
+    if obj.json:
+        obj.emit_json({"app": app, "removed": done})
+    elif not runner.dry_run:
+        for line in done:
+            obj.say(f"{app}: {line}")
+
+
+lock_app = typer.Typer(help="The app's deploy lock on the server.", no_args_is_help=True)
+
+
+@lock_app.command("status")
+def lock_status(ctx: typer.Context) -> None:
+    """Who holds the app's lock, and since when."""
+    obj = get(ctx)
+    runner = obj.runner()
+    app = obj.config().app.name
+    out = runner.query(locks.status(app)).out.splitlines()
+    holder = locks.parse_holder(out[1]) if len(out) > 1 and out[0] == "held" else None
+    if obj.json:
+        obj.emit_json({"app": app, "held": bool(out and out[0] == "held"),
+                       "holder": vars(holder) if holder else None})
+    elif holder:
+        obj.console.print(f"{app} is locked by {holder.describe()} (pid {holder.pid})",
+                          markup=False)
+    else:
+        obj.console.print(f"{app} is not locked", markup=False)
+
+
+@lock_app.command("release")
+def lock_release(ctx: typer.Context) -> None:
+    """End a stuck lock holder (a deploy whose connection hangs)."""
+    obj = get(ctx)
+    runner = obj.runner()
+    app = obj.config().app.name
+    out = runner.query(locks.status(app)).out.splitlines()
+    holder = locks.parse_holder(out[1]) if len(out) > 1 and out[0] == "held" else None
+    if holder is None:
+        obj.say(f"{app} is not locked")
+        return
+    runner.change(locks.force_release(app, holder.pid), check=False)
+    obj.say(f"released the lock held by {holder.describe()}")

@@ -1,0 +1,185 @@
+"""Building the image on the server: the build context travels as a tar over the SSH
+connection into ``docker build -`` there. No registry, no Docker on the laptop.
+
+The context honours .dockerignore (Docker's rules: patterns relative to the context, ``**``,
+``!`` exceptions, the last matching line wins).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.errors import ConfigError
+from dockyard.host.command import Command, change, query
+
+
+def _translate(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore pattern as a regex over '/'-separated paths (Go filepath.Match + **)."""
+    pattern = pattern.strip("/")
+    out = ""
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            i += 2
+            if pattern.startswith("/", i):
+                i += 1
+                out += "(?:.*/)?"
+            else:
+                out += ".*"
+            continue
+        if c == "*":
+            out += "[^/]*"
+        elif c == "?":
+            out += "[^/]"
+        elif c == "[":
+            end = pattern.find("]", i)
+            if end == -1:
+                out += re.escape(c)
+            else:
+                out += fnmatch.translate(pattern[i:end + 1])[4:-3]
+                i = end
+        else:
+            out += re.escape(c)
+        i += 1
+    # a pattern matching a directory excludes everything below it
+    return re.compile(f"^{out}(?:/.*)?$")
+
+
+@dataclass
+class IgnoreRules:
+    rules: list[tuple[bool, re.Pattern[str]]]
+
+    @classmethod
+    def read(cls, context: Path) -> IgnoreRules:
+        path = context / ".dockerignore"
+        rules: list[tuple[bool, re.Pattern[str]]] = []
+        if path.exists():
+            for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                negate = line.startswith("!")
+                if negate:
+                    line = line[1:].strip()
+                line = os.path.normpath(line).replace(os.sep, "/")
+                if line in (".", ""):
+                    continue
+                rules.append((negate, _translate(line)))
+        return cls(rules)
+
+    def excluded(self, relpath: str) -> bool:
+        result = False
+        for negate, regex in self.rules:
+            if regex.match(relpath):
+                result = not negate
+        return result
+
+
+def make_context(context: Path, dockerfile: str) -> tuple[str, int]:
+    """Write the context tar to a temporary file; returns (path, number of files)."""
+    if not context.is_dir():
+        raise ConfigError("DY003", f"build.context: {context} is not a directory; set [build] "
+                          "context to the directory holding your Dockerfile")
+    if not (context / dockerfile).is_file():
+        raise ConfigError("DY003", f"build.dockerfile: {context / dockerfile} does not exist; "
+                          "write a Dockerfile or set [build] dockerfile (or [build] image)")
+    rules = IgnoreRules.read(context)
+    fd, tmp = tempfile.mkstemp(prefix="dockyard-context-", suffix=".tar")
+    os.close(fd)
+    count = 0
+    with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tar:
+        for root, dirs, files in os.walk(context):
+            rel_root = os.path.relpath(root, context).replace(os.sep, "/")
+            rel_root = "" if rel_root == "." else rel_root + "/"
+            dirs[:] = sorted(d for d in dirs if not (rules.excluded(rel_root + d)
+                                                     and not _has_exception(rules, rel_root + d)))
+            for name in sorted(files):
+                rel = rel_root + name
+                # the Dockerfile and .dockerignore always travel (Docker does the same)
+                if rules.excluded(rel) and rel not in (dockerfile, ".dockerignore"):
+                    continue
+                info = tar.gettarinfo(os.path.join(root, name), arcname=rel)
+                info.uid = info.gid = 0
+                info.mtime = int(info.mtime)
+                info.uname = info.gname = ""
+                if info.isreg():
+                    with open(os.path.join(root, name), "rb") as fh:
+                        tar.addfile(info, fh)
+                else:
+                    tar.addfile(info)
+                count += 1
+    return tmp, count
+
+
+def _has_exception(rules: IgnoreRules, directory: str) -> bool:
+    """Keep walking an excluded directory when a later ``!`` rule may re-include inside it."""
+    return any(negate and regex.pattern.startswith("^" + re.escape(directory))
+               for negate, regex in rules.rules)
+
+
+def image_tag(app: str, release: int) -> str:
+    return f"dockyard/{app}:v{release}"
+
+
+def build_command(app: str, release: int, dockerfile: str, args: dict[str, str],
+                  context_path: str, files: int) -> Command:
+    argv = ["docker", "build", "-t", image_tag(app, release), "-f", dockerfile,
+            "--label", f"dockyard.app={app}", "--label", f"dockyard.release={release}"]
+    for key, value in sorted(args.items()):
+        argv += ["--build-arg", f"{key}={value}"]
+    argv.append("-")
+    # BuildKit when the server's Docker has it; the classic builder otherwise (Debian's 20.10)
+    wrapped = ["sh", "-c", 'if docker buildx version >/dev/null 2>&1; then exec "$@"; '
+               'else DOCKER_BUILDKIT=0 exec "$@"; fi', "dockyard-build", *argv]
+    return change(wrapped, "build the image on the server from the context streamed over SSH",
+                  stdin_path=context_path, stdin_label=f"<build context: {files} files>")
+
+
+def tag(source: str, target: str) -> Command:
+    return change(["docker", "tag", source, target], f"name this release's image {target}")
+
+
+def image_id(image: str) -> Command:
+    return query(["docker", "image", "inspect", "--format", "{{.Id}}", image],
+                 f"the id of {image}, recorded with the release")
+
+
+def list_tags(app: str) -> Command:
+    return query(["docker", "image", "ls", f"dockyard/{app}", "--format", "{{.Tag}}"],
+                 f"which release images of {app} are on the server")
+
+
+def remove_image(ref: str) -> Command:
+    return change(["docker", "image", "rm", ref], f"prune {ref}: older than keep_releases")
+
+
+def prune_dangling() -> Command:
+    return change(["docker", "image", "prune", "-f"], "remove dangling (untagged) images")
+
+
+@dataclass
+class GitInfo:
+    commit: str | None
+    dirty: bool
+
+
+def git_info(directory: Path) -> GitInfo:
+    """The laptop's git commit (+ dirty flag) for the release record; none outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True,
+                                text=True, timeout=10, check=False)
+        if commit.returncode != 0:
+            return GitInfo(None, False)
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=directory,
+                                capture_output=True, text=True, timeout=10, check=False)
+        return GitInfo(commit.stdout.strip(), bool(status.stdout.strip()))
+    except (OSError, subprocess.SubprocessError):
+        return GitInfo(None, False)

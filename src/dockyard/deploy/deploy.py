@@ -1,0 +1,236 @@
+"""deploy, rollback and restart: the orchestration. Each composes the same pieces: take the
+app's lock, prepare the server, make a release (build or reuse an image), run the release
+command, and roll it out with the zero-downtime switch."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.config.model import Config
+from dockyard.docker import containers as ctr
+from dockyard.docker.images import ensure_image
+from dockyard.errors import CommandFailed, DockyardError
+from dockyard.host.command import change, query
+from dockyard.host.runner import Runner
+from dockyard.state import paths
+from dockyard.state.files import write_files
+from dockyard.state.lock import Lock
+from dockyard.state.releases import Release
+
+from . import build as builder
+from .progress import Progress
+from .rollout import Outcome, roll_out
+from .target import Target, prepare
+
+
+@dataclass
+class Result:
+    release: Release
+    outcome: Outcome | None
+    seconds: float
+    timings: dict[str, float]
+
+    def summary(self, app: str, domains: list[str]) -> str:
+        where = f" on {', '.join(domains)}" if domains else ""
+        return f"{app} {self.release.name} is live{where} in {self.seconds:.1f} s"
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def config_hash(config: Config) -> str:
+    data = json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def env_file_content(config: Config) -> bytes:
+    """Docker --env-file format: KEY=value per line (values verbatim, no quotes)."""
+    return "".join(f"{k}={v}\n" for k, v in sorted(config.env.items())).encode()
+
+
+def env_file_path(app: str, release: int) -> str:
+    """Each release's environment, as Docker's --env-file reads it (mode 0600)."""
+    return f"{paths.app_dir(app)}/env/v{release}.env"
+
+
+def env_path(t: Target, release: int) -> str:
+    return env_file_path(t.app, release)
+
+
+def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress) -> Result:
+    t = Target(runner, config, progress)
+    with Lock(runner.host, t.app, "deploy", dry_run=runner.dry_run):
+        with progress.step("prepare the server", "prepare"):
+            prepare(t)
+        number = t.state.next_number
+        git = builder.git_info(config_dir)
+        release = Release(
+            number=number, image=builder.image_tag(t.app, number), kind="deploy",
+            git_commit=git.commit, git_dirty=git.dirty, config_hash=config_hash(config),
+            created_at=now_iso(), user=getpass.getuser(),
+        )
+        return _release_and_roll_out(t, release, config_dir=config_dir, build=True)
+
+
+def rollback(runner: Runner, config: Config, progress: Progress, to: int | None) -> Result:
+    t = Target(runner, config, progress)
+    with Lock(runner.host, t.app, "rollback", dry_run=runner.dry_run):
+        with progress.step("prepare the server", "prepare"):
+            prepare(t, create=False)
+        state = t.state
+        target = state.release(to) if to is not None else state.previous()
+        if target is None or target.outcome not in ("live", "superseded"):
+            known = ", ".join(r.name for r in state.releases
+                              if r.outcome in ("live", "superseded")) or "none"
+            what = f"v{to}" if to is not None else "a previous release"
+            raise DockyardError("DY054", f"{t.app} has no {what} to roll back to; releases that "
+                                f"were live: {known} (see: dockyard releases)")
+        if not runner.query(query(["docker", "image", "inspect", "--format", "{{.Id}}",
+                                   target.image], "is its image still here?"), check=False).ok:
+            raise DockyardError("DY054", f"the image of {target.name} ({target.image}) is no "
+                                "longer on the server (pruned: keep_releases); deploy instead")
+        number = state.next_number
+        release = Release(
+            number=number, image=builder.image_tag(t.app, number), kind="rollback",
+            rollback_of=target.number, image_id=target.image_id, git_commit=target.git_commit,
+            git_dirty=target.git_dirty, config_hash=target.config_hash, created_at=now_iso(),
+            user=getpass.getuser(),
+        )
+        return _release_and_roll_out(t, release, source=target)
+
+
+def restart(runner: Runner, config: Config, progress: Progress) -> Result:
+    """New containers of the current release, switched like a deploy; no new release."""
+    t = Target(runner, config, progress)
+    started = time.monotonic()
+    with Lock(runner.host, t.app, "restart", dry_run=runner.dry_run):
+        with progress.step("prepare the server", "prepare"):
+            prepare(t, create=False)
+        current = t.state.release(t.state.current) if t.state.current else None
+        if current is None:
+            raise DockyardError("DY055", f"{t.app} has no live release to restart; run: "
+                                "dockyard deploy")
+        outcome = roll_out(t, current, env_path(t, current.number))
+        _finish(t)
+        return Result(current, outcome, time.monotonic() - started, progress.timings)
+
+
+def _release_and_roll_out(t: Target, release: Release, *, config_dir: Path | None = None,
+                          build: bool = False, source: Release | None = None) -> Result:
+    runner, config, progress = t.runner, t.config, t.progress
+    started = time.monotonic()
+    env_file = env_path(t, release.number)
+    files = {f"releases/v{release.number}.json": release.to_json()}
+    if source is None:
+        files[f"env/v{release.number}.env"] = env_file_content(config)
+    runner.change(write_files(t.app_dir, files, f"record {release.name} (pending) and its "
+                              "environment, readable only by you", mode=0o600,
+                              label=f"<{release.name} record and env file>"))
+    try:
+        if source is not None:
+            runner.change(change(["cp", "-p", env_path(t, source.number), env_file],
+                                 f"{release.name} gets the environment {source.name} had"))
+            with progress.step(f"reuse the image of {source.name}", "build"):
+                runner.change(builder.tag(source.image, release.image))
+        elif build and config.build.image is None:
+            assert config_dir is not None
+            _build(t, release, config_dir)
+        else:
+            assert config.build.image is not None
+            with progress.step(f"use image {config.build.image}", "build"):
+                ensure_image(runner, config.build.image)
+                runner.change(builder.tag(config.build.image, release.image))
+        if not release.image_id:
+            found = runner.query(builder.image_id(release.image), check=False)
+            release.image_id = found.out.strip() if found.ok else "<image id>"
+        if config.release.command:
+            _release_command(t, release, env_file)
+        current = t.state.release(t.state.current) if t.state.current else None
+        superseded = []
+        if current is not None and current.number != release.number:
+            current.outcome = "superseded"
+            superseded.append(current)
+        release.finished_at = now_iso()
+        release.duration_s = round(time.monotonic() - started, 2)
+        outcome = roll_out(t, release, env_file, on_live=superseded)
+    except (DockyardError, KeyboardInterrupt) as exc:
+        release.outcome = "failed"
+        release.error = exc.message if isinstance(exc, DockyardError) else "interrupted"
+        release.finished_at = now_iso()
+        try:
+            runner.change(write_files(t.app_dir, {f"releases/v{release.number}.json":
+                                                  release.to_json()},
+                                      f"record {release.name} as failed", mode=0o600))
+            runner.flush_audit()
+        except DockyardError:
+            pass
+        raise
+    _finish(t)
+    return Result(release, outcome, time.monotonic() - started, progress.timings)
+
+
+def _build(t: Target, release: Release, config_dir: Path) -> None:
+    runner, config = t.runner, t.config
+    context = (config_dir / config.build.context).resolve()
+    tar_path, count = builder.make_context(context, config.build.dockerfile)
+    try:
+        with t.progress.step(f"build {release.image} on the server ({count} files)", "build"):
+            cmd = builder.build_command(t.app, release.number, config.build.dockerfile,
+                                        config.build.args, tar_path, count)
+            try:
+                runner.change(cmd, stream=runner.verbose)
+            except CommandFailed as exc:
+                raise DockyardError("DY056", f"the image build failed on {runner.host.label} "
+                                    f"(exit {exc.returncode}); the running release is "
+                                    "untouched", exc.details) from None
+    finally:
+        Path(tar_path).unlink(missing_ok=True)
+
+
+def _release_command(t: Target, release: Release, env_file: str) -> None:
+    runner, config = t.runner, t.config
+    assert config.release.command is not None
+    spec = ctr.ContainerSpec(t.app, "release", release.number, release.image, t.network,
+                             ctr.container_name(t.app, "release", release.number), env_file,
+                             config.release.command)
+    with t.progress.step(f"run the release command: {' '.join(config.release.command)}",
+                         "release"):
+        result = runner.change(ctr.run_once(spec, "run the release command once, in a one-off "
+                                            "container of the new image; if it fails, nothing "
+                                            "else changes"), check=False)
+        if result is not None and not result.ok:
+            output = (result.out + result.err).splitlines()[-50:]
+            raise DockyardError(
+                "DY052", f"the release command failed (exit {result.returncode}); nothing was "
+                "started or switched; its output follows",
+                [f"  | {runner.redact(line)}" for line in output] or ["  (no output)"])
+        if result is not None and runner.verbose:
+            t.progress.note(runner.redact(result.out.rstrip()))
+
+
+def _finish(t: Target) -> None:
+    """Prune images beyond keep_releases (and dangling ones), write pending audit lines."""
+    runner = t.runner
+    state = t.reload_state() if not runner.dry_run else t.state
+    keep_n = t.config.deploy.keep_releases
+    good = sorted((r.number for r in state.releases if r.outcome in ("live", "superseded")),
+                  reverse=True)
+    keep = set(good[:keep_n])
+    if state.current:
+        keep.add(state.current)
+    newest = max(good, default=0)
+    pending = {r.number for r in state.releases if r.outcome == "pending" and r.number > newest}
+    tags = runner.query(builder.list_tags(t.app), check=False).out.split()
+    for tag_name in tags:
+        number = int(tag_name[1:]) if tag_name.startswith("v") and tag_name[1:].isdigit() else None
+        if number is None or number in keep or number in pending:
+            continue
+        runner.change(builder.remove_image(f"dockyard/{t.app}:{tag_name}"), check=False)
+    runner.change(builder.prune_dangling(), check=False)
+    runner.flush_audit()

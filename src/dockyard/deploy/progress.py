@@ -1,0 +1,50 @@
+"""Progress on screen: each step with its duration, on stderr so stdout stays clean for
+--dry-run output, --json and the output of `run`/`exec`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+
+
+class Progress:
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.quiet = quiet
+        self.timings: dict[str, float] = {}
+        self.started = time.monotonic()
+
+    @contextmanager
+    def step(self, title: str, key: str | None = None) -> Iterator[None]:
+        start = time.monotonic()
+        if not self.quiet:
+            self.console.print(f"[dim]→[/] {title}", markup=True, highlight=False)
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            took = time.monotonic() - start
+            self.timings[key or title] = self.timings.get(key or title, 0.0) + took
+            if not self.quiet:
+                mark = "[green]✓[/]" if ok else "[red]✗[/]"
+                self.console.print(f"{mark} {title} [dim]({took:.1f}s)[/]")
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(message, markup=False, highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {message}")
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def plain(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,0 +1,287 @@
+"""The zero-downtime switch, shared by deploy, rollback, restart and env changes.
+
+Order matters, and each step is safe to interrupt:
+
+1. start the new containers next to the old ones (nothing routes to them yet);
+2. check the extra processes stay up; point a free router slot at the new web container and
+   let the router health-check it; the old one keeps serving meanwhile;
+3. once the router reports it up, record it as live (on-disk router config included, so a
+   restarted router routes to it);
+4. drain the old servers (no new requests; in-flight ones finish), park them, then stop and
+   remove the old containers.
+
+A failure before 3 removes the new containers and leaves the old release serving. A cut
+connection at any point leaves the router serving the old or the new release; the next
+deploy removes whatever is left over (by label).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from dockyard.docker import containers as ctr
+from dockyard.errors import DockyardError
+from dockyard.router import api
+from dockyard.router import config as rc
+from dockyard.router import container as router
+from dockyard.router.ensure import read_routes, route_json, router_files
+from dockyard.state.files import write_files
+from dockyard.state.releases import Release
+
+from .target import Target
+
+POLL = 0.25
+PROCESS_SETTLE = 3.0
+LOG_TAIL = 50
+
+
+@dataclass
+class RouterView:
+    """The router's live picture of one backend."""
+
+    stats: dict[str, api.ServerStat] = field(default_factory=dict)
+    fqdn: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, t: Target, backend: str) -> RouterView:
+        runner = t.runner
+        stats = api.parse_stat(runner.api(api.show_stat(), socket=router.API_SOCKET))
+        states = api.parse_servers_state(
+            runner.api(api.show_servers_state(backend), socket=router.API_SOCKET))
+        return cls(
+            stats={s: st for (b, s), st in stats.items() if b == backend},
+            fqdn={st.server: st.fqdn for st in states},
+        )
+
+    def serving(self) -> list[str]:
+        return [s for s, st in self.stats.items() if st.serving]
+
+
+@dataclass
+class Outcome:
+    web: str
+    server: str
+    processes: list[str]
+    retired: list[str]
+    timings: dict[str, float]
+
+
+def roll_out(t: Target, release: Release, env_file: str | None, *,
+             on_live: list[Release] | None = None) -> Outcome:
+    """Start ``release`` and switch traffic to it with zero dropped requests."""
+    runner, cfg, progress = t.runner, t.config, t.progress
+    assert t.route is not None
+    route = t.route
+    backend = route.backend
+    timings: dict[str, float] = {}
+
+    view = RouterView.read(t, backend) if not runner.dry_run else RouterView()
+    web = ctr.ContainerSpec(t.app, "web", release.number, release.image, t.network,
+                            ctr.container_name(t.app, "web", release.number), env_file,
+                            cfg.web.command)
+    procs = [ctr.ContainerSpec(t.app, name, release.number, release.image, t.network,
+                               ctr.container_name(t.app, name, release.number), env_file, command)
+             for name, command in sorted(cfg.processes.items())]
+    new_names = [web.name, *(p.name for p in procs)]
+
+    started = time.monotonic()
+    with progress.step(f"start {web.name}" + (f" and {len(procs)} more" if procs else ""),
+                       "boot"):
+        runner.change(ctr.run(web, "start the new web container next to the old one; the old "
+                              "one keeps serving until the new one passes its health check"))
+        for spec in procs:
+            runner.change(ctr.run(spec, f"start the new {spec.process} process next to the old "
+                                  "one; the old one stops only once this one stays up"))
+    try:
+        if procs:
+            with progress.step("check the new processes stay up", "processes"):
+                _settle_processes(t, procs, started)
+        server = _free_server(view, route)
+        with progress.step(f"wait until the router reports {web.name} healthy", "healthy"):
+            _add_to_router(t, route, server, web.name)
+            _wait_healthy(t, backend, server, web.name)
+    except BaseException:
+        _abandon(t, new_names, backend, server if "server" in locals() else None)
+        raise
+    timings["boot_to_healthy"] = time.monotonic() - started
+
+    switch_started = time.monotonic()
+    with progress.step("switch traffic", "switch"):
+        _record_live(t, route, server, web.name, release, on_live or [])
+        _route_domains(t, route)
+    timings["switch"] = time.monotonic() - switch_started
+
+    drain_started = time.monotonic()
+    retired = [s for s in rc.server_names() if s != server]
+    with progress.step("drain and retire the old release", "drain"):
+        old_view = RouterView.read(t, backend) if not runner.dry_run else RouterView()
+        draining = [s for s in retired if s in old_view.stats and not old_view.stats[s].maint]
+        for s in draining:
+            runner.api(api.set_server_state(backend, s, "drain"), socket=router.API_SOCKET)
+        _wait_drained(t, backend, draining, cfg.deploy.drain_timeout)
+        for s in retired:
+            st = old_view.stats.get(s)
+            if s in draining or (st and old_view.fqdn.get(s) not in ("-", rc.PARKED_FQDN)):
+                for call in api.park_server(backend, s):
+                    runner.api(call, socket=router.API_SOCKET)
+        runner.flush_audit()
+        _remove_old(t, keep=set(new_names))
+    timings["drain"] = time.monotonic() - drain_started
+    return Outcome(web.name, server, [p.name for p in procs], draining, timings)
+
+
+def _settle_processes(t: Target, procs: list[ctr.ContainerSpec], started: float) -> None:
+    """Each extra process must stay running for a few seconds before the old ones stop."""
+    runner = t.runner
+    if runner.dry_run:
+        runner.out.write(f"# wait {PROCESS_SETTLE:g}s and check every new process still runs\n")
+        return
+    remaining = PROCESS_SETTLE - (time.monotonic() - started)
+    if remaining > 0:
+        time.sleep(remaining)
+    for spec in procs:
+        state = runner.query(ctr.inspect_state(spec.name), check=False)
+        fields = state.out.split()
+        if not state.ok or len(fields) < 3 or fields[1] != "true" or fields[2] != "0":
+            tail = _logs(t, spec.name)
+            raise DockyardError(
+                "DY053", f"the new {spec.process} process ({spec.name}) did not stay up; the "
+                "old release keeps running; its last log lines follow", tail)
+
+
+def _free_server(view: RouterView, route: rc.Route) -> str:
+    """A server slot nothing serves from (prefers slots never used, then parked ones)."""
+    busy = set(view.serving()) | set(route.servers)
+    for name in rc.server_names():
+        if name not in busy and (name not in view.stats or view.stats[name].maint):
+            return name
+    for name in rc.server_names():
+        if name not in busy:
+            return name
+    raise DockyardError("DY040", f"every server slot of {route.backend} is busy; run the "
+                        "deploy again (leftovers are cleaned first)")
+
+
+def _add_to_router(t: Target, route: rc.Route, server: str, container: str) -> None:
+    runner = t.runner
+    backend = route.backend
+    uris = api.parse_map(runner.api(api.show_map(rc.HEALTH_URI_MAP), socket=router.API_SOCKET))
+    hosts = api.parse_map(runner.api(api.show_map(rc.HEALTH_HOST_MAP), socket=router.API_SOCKET))
+    health_host = t.config.web.domains[0] if t.config.web.domains else f"{t.app}.dockyard"
+    for call in (api.put_map(uris, rc.HEALTH_URI_MAP, backend, t.config.web.healthcheck)
+                 + api.put_map(hosts, rc.HEALTH_HOST_MAP, backend, health_host)):
+        runner.api(call, socket=router.API_SOCKET)
+    runner.api(api.set_server_port(backend, server, route.port), socket=router.API_SOCKET)
+    runner.api(api.set_server_fqdn(backend, server, container), socket=router.API_SOCKET)
+    runner.api(api.set_server_state(backend, server, "ready"), socket=router.API_SOCKET)
+
+
+def _wait_healthy(t: Target, backend: str, server: str, container: str) -> None:
+    runner = t.runner
+    give_up = t.config.web.healthcheck_give_up
+    if runner.dry_run:
+        runner.out.write(f"# wait until the router reports {backend}/{server} UP "
+                         f"(give up after {give_up:g}s)\n")
+        return
+    deadline = time.monotonic() + give_up
+    next_container_check = time.monotonic() + 2
+    last = ""
+    while time.monotonic() < deadline:
+        stats = api.parse_stat(runner.api(api.show_stat(), socket=router.API_SOCKET))
+        st = stats.get((backend, server))
+        if st is not None:
+            last = f"{st.status} {st.check} {st.check_desc}".strip()
+            if st.up:
+                return
+        if time.monotonic() >= next_container_check:
+            next_container_check = time.monotonic() + 2
+            state = runner.query(ctr.inspect_state(container), check=False)
+            if not state.ok or state.out.split()[:1] not in (["running"], ["created"]):
+                raise DockyardError("DY051", f"the new container {container} stopped before it "
+                                    "became healthy; the old release keeps serving; its last "
+                                    "log lines follow", _logs(t, container))
+        time.sleep(POLL)
+    raise DockyardError(
+        "DY051", f"{container} did not pass its health check ({t.config.web.healthcheck}) within "
+        f"{give_up:g}s (last: {last or 'no answer'}); the old release keeps serving; its last "
+        "log lines follow", _logs(t, container))
+
+
+def _record_live(t: Target, route: rc.Route, server: str, container: str, release: Release,
+                 superseded: list[Release]) -> None:
+    """The new release is up: make it the one a restarted router comes back to."""
+    route.servers = {server: container}
+    route.domains = list(t.config.web.domains)
+    release.outcome = "live"
+    files = {"route.json": route_json(route).encode(), "current": f"{release.number}\n".encode(),
+             f"releases/v{release.number}.json": release.to_json()}
+    for old in superseded:
+        files[f"releases/v{old.number}.json"] = old.to_json()
+    t.runner.change(write_files(t.app_dir, files, f"record {release.name} as {t.app}'s live "
+                                "release", mode=0o644))
+    routes = [r for r in read_routes(t.runner) if r.app != t.app] + [route]
+    t.runner.change(router.write_files(router_files(routes, gid=t.who.gid, with_cert=False)))
+
+
+def _route_domains(t: Target, route: rc.Route) -> None:
+    """Host names: add this app's, remove the ones it no longer has."""
+    runner = t.runner
+    current = api.parse_map(runner.api(api.show_map(rc.HOSTS_MAP), socket=router.API_SOCKET))
+    wanted = set(route.domains)
+    for domain in sorted(wanted):
+        for call in api.put_map(current, rc.HOSTS_MAP, domain, route.backend):
+            runner.api(call, socket=router.API_SOCKET)
+    for domain, backend in sorted(current.items()):
+        if backend == route.backend and domain not in wanted:
+            runner.api(api.del_map(rc.HOSTS_MAP, domain), socket=router.API_SOCKET)
+
+
+def _wait_drained(t: Target, backend: str, servers: list[str], timeout: float) -> None:
+    runner = t.runner
+    if not servers:
+        return
+    if runner.dry_run:
+        runner.out.write(f"# wait until {', '.join(servers)} finish their in-flight requests "
+                         f"(at most {timeout:g}s)\n")
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = api.parse_stat(runner.api(api.show_stat(), socket=router.API_SOCKET))
+        busy = [s for s in servers
+                if (st := stats.get((backend, s))) and (st.sessions or st.queued)]
+        if not busy:
+            return
+        time.sleep(POLL)
+    t.progress.warn(f"drain_timeout ({timeout:g}s) reached; stopping the old containers anyway")
+
+
+def _remove_old(t: Target, keep: set[str]) -> None:
+    runner = t.runner
+    listed = ctr.parse_list(runner.query(ctr.list_app(t.app)).out)
+    for item in listed:
+        if item.name in keep or not item.process or item.process == "release":
+            continue
+        if item.running:
+            runner.change(ctr.stop(item.name, t.config.deploy.stop_timeout))
+        runner.change(ctr.remove(item.name))
+
+
+def _abandon(t: Target, names: list[str], backend: str, server: str | None) -> None:
+    """Undo a failed start: out of the router, containers removed; the old keeps serving."""
+    runner = t.runner
+    try:
+        if server is not None:
+            for call in api.park_server(backend, server):
+                runner.api(call, socket=router.API_SOCKET, check=False)
+        runner.flush_audit()
+        for name in names:
+            runner.change(ctr.remove(name), check=False)
+    except DockyardError:
+        pass  # the next deploy removes leftovers by label
+
+
+def _logs(t: Target, container: str) -> list[str]:
+    result = t.runner.query(ctr.logs(container, tail=LOG_TAIL), check=False)
+    lines = (result.out + result.err).splitlines()[-LOG_TAIL:]
+    return [f"  | {t.runner.redact(line)}" for line in lines] or ["  (no log output)"]

@@ -1,0 +1,54 @@
+"""What runs now: per process, its container, release, health, uptime and domains."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from dockyard.docker import containers as ctr
+from dockyard.errors import DockyardError
+from dockyard.host.runner import Runner
+from dockyard.router import api
+from dockyard.router import container as router
+from dockyard.state.releases import AppState, parse_state, read_state
+
+
+@dataclass
+class ProcessStatus:
+    process: str
+    container: str
+    release: str
+    health: str
+    uptime: str
+    domains: list[str]
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def app_status(runner: Runner, app: str) -> tuple[AppState, list[ProcessStatus]]:
+    state = parse_state(runner.query(read_state(app)).out)
+    listed = ctr.parse_list(runner.query(ctr.list_app(app)).out)
+    router_status: dict[str, str] = {}
+    if state.route is not None:
+        try:
+            stats = api.parse_stat(runner.api(api.show_stat(), socket=router.API_SOCKET))
+            states = api.parse_servers_state(
+                runner.api(api.show_servers_state(state.route.backend), socket=router.API_SOCKET))
+            for srv in states:
+                st = stats.get((srv.backend, srv.server))
+                if st is not None and srv.fqdn not in ("-", ""):
+                    router_status[srv.fqdn] = st.status
+        except DockyardError:
+            router_status = {}
+    rows = []
+    domains = state.route.domains if state.route else []
+    for item in sorted(listed, key=lambda c: (c.process != "web", c.process, c.release)):
+        if not item.process or item.process == "release":
+            continue
+        if item.process == "web":
+            health = router_status.get(item.name, "not routed" if item.running else item.state)
+        else:
+            health = "running" if item.running else item.state
+        rows.append(ProcessStatus(item.process, item.name, f"v{item.release}", health,
+                                  item.status, domains if item.process == "web" else []))
+    return state, rows

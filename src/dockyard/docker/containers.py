@@ -1,0 +1,131 @@
+"""Commands about app containers. Builders only: they return argv, never run anything.
+
+Every container Dockyard creates carries ``dockyard.app``, ``dockyard.process`` and
+``dockyard.release`` labels, runs with ``--init`` (signals reach the app, zombies are
+reaped), restarts unless stopped, and rotates its json-file logs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from dockyard.host.command import Command, change, query
+
+LOG_OPTS = ("--log-driver", "json-file", "--log-opt", "max-size=10m", "--log-opt", "max-file=5")
+PS_FORMAT = ('{{.Names}}\t{{.Label "dockyard.process"}}\t{{.Label "dockyard.release"}}\t'
+             "{{.State}}\t{{.Status}}")
+
+
+def container_name(app: str, process: str, release: int) -> str:
+    """``<app>-<process>-v<N>-<6 hex>``: unique, so a restart can run next to the old one."""
+    return f"{app}-{process}-v{release}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class ContainerSpec:
+    app: str
+    process: str
+    release: int
+    image: str
+    network: str
+    name: str
+    env_file: str | None = None
+    command: list[str] | None = None
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+    def labels(self) -> list[str]:
+        out = ["--label", f"dockyard.app={self.app}",
+               "--label", f"dockyard.process={self.process}",
+               "--label", f"dockyard.release={self.release}"]
+        for key, value in sorted(self.extra_labels.items()):
+            out += ["--label", f"{key}={value}"]
+        return out
+
+
+def run(spec: ContainerSpec, why: str) -> Command:
+    argv = ["docker", "run", "-d", "--name", spec.name, *spec.labels(),
+            "--network", spec.network, "--init", "--restart", "unless-stopped", *LOG_OPTS]
+    if spec.env_file:
+        argv += ["--env-file", spec.env_file]
+    argv.append(spec.image)
+    argv += spec.command or []
+    return change(argv, why)
+
+
+def run_once(spec: ContainerSpec, why: str) -> Command:
+    """A one-off container (the release command): removed when it exits, output captured."""
+    argv = ["docker", "run", "--rm", "--name", spec.name, *spec.labels(),
+            "--network", spec.network, "--init", *LOG_OPTS]
+    if spec.env_file:
+        argv += ["--env-file", spec.env_file]
+    argv.append(spec.image)
+    argv += spec.command or []
+    return change(argv, why)
+
+
+def run_interactive(spec: ContainerSpec, *, tty: bool) -> Command:
+    argv = ["docker", "run", "--rm", "-i", *(["-t"] if tty else []), "--name", spec.name,
+            *spec.labels(), "--network", spec.network, "--init"]
+    if spec.env_file:
+        argv += ["--env-file", spec.env_file]
+    argv.append(spec.image)
+    argv += spec.command or []
+    return change(argv, f"run a one-off {spec.process} container of release v{spec.release}")
+
+
+def list_app(app: str) -> Command:
+    return query(["docker", "ps", "-a", "--filter", f"label=dockyard.app={app}",
+                  "--format", PS_FORMAT], f"list {app}'s containers")
+
+
+@dataclass(frozen=True)
+class Listed:
+    name: str
+    process: str
+    release: int
+    state: str  # running, exited, created, restarting...
+    status: str  # "Up 3 minutes"
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+def parse_list(text: str) -> list[Listed]:
+    out = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) < 5 or not parts[0]:
+            continue
+        release = int(parts[2]) if parts[2].isdigit() else 0
+        out.append(Listed(parts[0], parts[1], release, parts[3], parts[4]))
+    return out
+
+
+def inspect_state(name: str) -> Command:
+    return query(["docker", "inspect", "--format",
+                  "{{.State.Status}} {{.State.Running}} {{.RestartCount}} {{.State.StartedAt}}",
+                  name], f"is {name} still running?")
+
+
+def stop(name: str, timeout: float) -> Command:
+    return change(["docker", "stop", "-t", str(max(0, round(timeout))), name],
+                  f"stop {name}: SIGTERM, then SIGKILL after {round(timeout)}s")
+
+
+def remove(name: str) -> Command:
+    return change(["docker", "rm", "-f", name], f"remove {name}")
+
+
+def logs(name: str, *, tail: int = 50, follow: bool = False) -> Command:
+    argv = ["docker", "logs", "--tail", str(tail)]
+    if follow:
+        argv.append("-f")
+    argv.append(name)
+    return query(argv, f"the last {tail} log lines of {name}")
+
+
+def exec_in(name: str, command: list[str], *, tty: bool) -> Command:
+    return change(["docker", "exec", "-i", *(["-t"] if tty else []), name, *command],
+                  f"run a command inside {name}")

@@ -1,0 +1,199 @@
+"""HAProxy Runtime API: the lines Dockyard sends, and parsers for what comes back.
+
+Builders only: they return command lines; the Runner sends them (or prints them under
+--dry-run). Everything a deploy changes in the router goes through here, so the router is
+never reloaded or restarted by a deploy.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from dockyard.router import config as rc
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    line: str
+    why: str = ""
+    changes: bool = True
+
+
+def _call(line: str, why: str = "", changes: bool = True) -> ApiCall:
+    if "\n" in line or ";" in line:
+        raise ValueError(f"one Runtime API command per line: {line!r}")
+    return ApiCall(line, why, changes)
+
+
+# -- queries -----------------------------------------------------------------------------
+
+def show_stat() -> ApiCall:
+    return _call("show stat -1 4 -1", "read every server's state and live sessions", False)
+
+
+def show_servers_state(backend: str) -> ApiCall:
+    return _call(f"show servers state {backend}", "read the servers' addresses and names", False)
+
+
+def show_map(path: str) -> ApiCall:
+    return _call(f"show map {path}", "read the router's current host names", False)
+
+
+def show_info() -> ApiCall:
+    return _call("show info", "read the router's pid and uptime", False)
+
+
+# -- changes -----------------------------------------------------------------------------
+
+def set_server_fqdn(backend: str, server: str, container: str) -> ApiCall:
+    return _call(f"set server {backend}/{server} fqdn {container}",
+                 f"point router slot {backend}/{server} at container {container} (found "
+                 "through Docker's DNS)")
+
+
+def set_server_port(backend: str, server: str, port: int) -> ApiCall:
+    """Pre-declared slots may carry another port: set the app's before the name resolves."""
+    return _call(f"set server {backend}/{server} addr {rc.UNUSED_ADDR} port {port}",
+                 f"use the app's port {port} for this slot")
+
+
+def set_server_state(backend: str, server: str, state: str) -> ApiCall:
+    why = {
+        "ready": "let the router health-check the new container; traffic starts once it is up",
+        "drain": "stop sending new requests to the old container; in-flight ones finish",
+        "maint": "take the old container out of the router completely",
+    }[state]
+    return _call(f"set server {backend}/{server} state {state}", why)
+
+
+def set_map(path: str, key: str, value: str) -> ApiCall:
+    return _call(f"set map {path} {key} {value}", f"route {key} to {value}")
+
+
+def add_map(path: str, key: str, value: str) -> ApiCall:
+    return _call(f"add map {path} {key} {value}", f"route {key} to {value}")
+
+
+def del_map(path: str, key: str) -> ApiCall:
+    return _call(f"del map {path} {key}", f"stop routing {key}")
+
+
+def put_map(current: dict[str, str], path: str, key: str, value: str) -> list[ApiCall]:
+    """Idempotent map update: set when present with another value, add when missing."""
+    if key in current:
+        return [] if current[key] == value else [set_map(path, key, value)]
+    return [add_map(path, key, value)]
+
+
+def park_server(backend: str, server: str) -> list[ApiCall]:
+    """Retire a server slot: out of rotation, and pointed at a name that always resolves."""
+    return [set_server_state(backend, server, "maint"),
+            _call(f"set server {backend}/{server} fqdn {rc.PARKED_FQDN}",
+                  "park the slot on a name that always resolves (no DNS lookups for a "
+                  "container that is gone)")]
+
+
+# -- parsing -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ServerStat:
+    backend: str
+    server: str
+    status: str  # UP, DOWN, MAINT, DRAIN, "UP 1/2", "MAINT (resolution)", "no check"...
+    sessions: int  # current sessions (in-flight requests/connections)
+    queued: int
+    check: str  # last check result, e.g. L7OK, L4CON
+    check_desc: str
+    address: str
+
+    @property
+    def up(self) -> bool:
+        return self.status == "UP"
+
+    @property
+    def maint(self) -> bool:
+        return self.status.startswith("MAINT")
+
+    @property
+    def serving(self) -> bool:
+        """Takes new requests: UP, or UP but failing checks ("UP 1/3")."""
+        return self.status.startswith("UP")
+
+
+def parse_stat(text: str) -> dict[tuple[str, str], ServerStat]:
+    """``show stat -1 4 -1`` CSV -> {(backend, server): ServerStat}."""
+    body = text.lstrip()
+    if body.startswith("# "):
+        body = body[2:]
+    out: dict[tuple[str, str], ServerStat] = {}
+    for row in csv.DictReader(io.StringIO(body)):
+        backend, server = row.get("pxname", ""), row.get("svname", "")
+        if not backend or server in ("FRONTEND", "BACKEND", ""):
+            continue
+        out[(backend, server)] = ServerStat(
+            backend=backend, server=server, status=row.get("status", ""),
+            sessions=_int(row.get("scur")), queued=_int(row.get("qcur")),
+            check=row.get("check_status", ""), check_desc=row.get("check_desc", ""),
+            address=row.get("addr", ""),
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """From ``show servers state``: used for each server slot's name (fqdn) and address.
+    Whether a server takes traffic comes from ``show stat`` (ServerStat.status)."""
+
+    backend: str
+    server: str
+    address: str
+    op_state: int  # 0 stopped, 1 starting, 2 running, 3 stopping
+    admin_state: int
+    fqdn: str
+
+
+def parse_servers_state(text: str) -> list[ServerState]:
+    out = []
+    header: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("# "):
+            header = line[2:].split()
+            continue
+        parts = line.split()
+        if not header or len(parts) < len(header) - 1 or not parts[0].isdigit():
+            continue
+        row = dict(zip(header, parts, strict=False))
+        out.append(ServerState(
+            backend=row.get("be_name", ""), server=row.get("srv_name", ""),
+            address=row.get("srv_addr", ""), op_state=_int(row.get("srv_op_state")),
+            admin_state=_int(row.get("srv_admin_state")), fqdn=row.get("srv_fqdn", "-"),
+        ))
+    return out
+
+
+def parse_map(text: str) -> dict[str, str]:
+    """``show map`` lines are ``<ref> <key> <value>``."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0].startswith("0x"):
+            out[parts[1]] = parts[2]
+    return out
+
+
+def parse_info(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
