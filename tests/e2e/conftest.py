@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import REPO
+
 STATE = Path("/var/lib/dockyard")
 TESTBED = Path("/var/lib/dockyard-testbed")
 SSH_LOG = TESTBED / "ssh-commands.log"
@@ -80,3 +82,76 @@ def app_config(directory: Path, name: str = "hello", host: str = SSH_HOST, extra
     path = directory / "dockyard.toml"
     path.write_text(f'[app]\nname = "{name}"\n[server]\nhost = "{host}"\n{extra}')
     return path
+
+
+HELLO = REPO / "examples" / "hello"
+
+
+def hello_config(directory: Path, *, name: str = "hello", version: str = "v1",
+                 domain: str | None = None, host: str = SSH_HOST, web: str = "",
+                 extra: str = "") -> Path:
+    """The hello example, built from its Dockerfile with the testbed's busybox as base."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "dockyard.toml"
+    path.write_text(
+        f'[app]\nname = "{name}"\n[server]\nhost = "{host}"\n'
+        f'[build]\ncontext = "{HELLO}"\n'
+        f'args = {{ BASE = "dockyard-testbed/tools", VERSION = "{version}" }}\n'
+        f'[web]\nport = 8080\ndomains = ["{domain or name + ".test"}"]\n'
+        f'healthcheck_interval = "500ms"\n{web}'
+        f'[env]\nGREETING = "hi from {name}"\n'
+        f"[deploy]\ndrain_timeout = \"10s\"\nstop_timeout = \"5s\"\n{extra}{PROXY}")
+    return path
+
+
+def set_version(path: Path, version: str) -> None:
+    text = path.read_text()
+    import re
+
+    path.write_text(re.sub(r'VERSION = "v\d+"', f'VERSION = "{version}"', text))
+
+
+def router_identity() -> tuple[str, str]:
+    """(container start time, HAProxy master pid from the host): both stay the same while
+    the router is never restarted or reloaded."""
+    started = sh("docker", "inspect", "-f", "{{.State.StartedAt}}", "dockyard-router").stdout
+    top = sh("docker", "top", "dockyard-router", "-o", "pid,args").stdout
+    pids = sorted(line.split()[0] for line in top.splitlines()[1:] if "haproxy" in line)
+    return started.strip(), ",".join(pids)
+
+
+def app_containers(app: str) -> list[tuple[str, str, str]]:
+    """(name, process, release) of the app's containers."""
+    out = sh("docker", "ps", "-a", "--filter", f"label=dockyard.app={app}", "--format",
+             '{{.Names}}|{{.Label "dockyard.process"}}|{{.Label "dockyard.release"}}').stdout
+    return [tuple(line.split("|")) for line in out.splitlines() if line]  # type: ignore[misc]
+
+
+def get(port: int, host: str, path: str = "/") -> tuple[int, str]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode().strip()
+    finally:
+        conn.close()
+
+
+def wait_answer(port: int, host: str, expect: str, seconds: float = 30) -> float:
+    """Seconds until GET / answers ``expect``; fails after ``seconds``."""
+    import time
+
+    start = time.monotonic()
+    last: object = None
+    while time.monotonic() - start < seconds:
+        try:
+            status, body = get(port, host)
+            if status == 200 and body == expect:
+                return time.monotonic() - start
+            last = (status, body)
+        except OSError as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"{host} did not answer {expect!r} within {seconds}s (last: {last})")

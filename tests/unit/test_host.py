@@ -33,7 +33,7 @@ class FakeHost(Host):
         return list(argv)
 
     def execute(self, argv: Sequence[str], *, stdin: bytes | None = None, stream: bool = False,
-                timeout: float | None = None) -> Completed:
+                timeout: float | None = None, stdin_path: str | None = None) -> Completed:
         self.ran.append(list(argv))
         self.stdin.append(stdin)
         line = shlex.join(argv)
@@ -64,7 +64,8 @@ def test_changes_are_wrapped_in_the_audit_script() -> None:
     r.change(change(["install", "-d", "/var/lib/dockyard"]))
     argv = host.ran[0]
     assert argv[:3] == ["sh", "-c", AUDIT_SCRIPT]
-    assert argv[5:] == ["install", "-d", "/var/lib/dockyard"]
+    assert argv[5] == ""  # no pending Runtime API lines
+    assert argv[6:] == ["install", "-d", "/var/lib/dockyard"]
     prefix = json.loads("{" + argv[4] + "}")
     assert prefix == {"user": "ann", "invocation": "abc", "subcommand": "server setup",
                       "command": "install -d /var/lib/dockyard"}
@@ -75,11 +76,15 @@ def test_audit_script_appends_a_json_line(tmp_path: pytest.TempPathFactory) -> N
     root = str(tmp_path)
     script = AUDIT_SCRIPT.replace("/var/lib/dockyard", root)
     prefix = '"user":"ann","invocation":"abc","subcommand":"x","command":"sh -c \'exit 3\'"'
-    proc = subprocess.run(["sh", "-c", script, "audit", prefix, "sh", "-c", "echo out; exit 3"],
+    pending = '{"command":"router-api set server a/b state ready","exit":0}\n'
+    proc = subprocess.run(["sh", "-c", script, "audit", prefix, pending, "sh", "-c",
+                           "echo out; exit 3"],
                           capture_output=True, text=True)
     assert proc.returncode == 3 and proc.stdout == "out\n"
     with open(f"{root}/audit.log") as fh:
-        entry = json.loads(fh.read().strip())
+        first, second = fh.read().strip().splitlines()
+    assert json.loads(first)["command"].startswith("router-api")
+    entry = json.loads(second)
     assert entry["exit"] == 3 and entry["user"] == "ann" and entry["command"] == "sh -c 'exit 3'"
     assert isinstance(entry["duration_ms"], int) and entry["time"].endswith("Z")
 
@@ -124,7 +129,7 @@ def test_ssh_argv_multiplexes_and_pins_host_keys(tmp_path: pytest.TempPathFactor
                                               "docker ps --format '{{.Names}}'"]
     opts = " ".join(argv)
     assert "ControlMaster=auto" in opts and "ControlPersist=" in opts
-    assert "ControlPath=/tmp/dy-test-run/dockyard/ssh/%C" in opts
+    assert f"ControlPath=/tmp/dy-test-run/dockyard/ssh/{os.getpid()}-%C" in opts
     assert "StrictHostKeyChecking=accept-new" in opts and "BatchMode=yes" in opts
     assert f'UserKnownHostsFile="{tmp_path}/cfg/dockyard/known_hosts"' in opts
     assert "-p 2222" in opts

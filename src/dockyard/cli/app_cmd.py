@@ -190,12 +190,17 @@ def exec_(
     obj = get(ctx)
     raw = list(args)
     process = "web"
-    # Typer swallows the `--`; the words before it (if any) name the process
-    before = context.words_before_double_dash("exec")
-    if before is not None and len(before) == 1 and raw and raw[0] == before[0]:
-        process, raw = raw[0], raw[1:]
-    elif before:
+    if "--" in raw:  # click keeps `--` when a positional word came before it
+        dash = raw.index("--")
+        before, raw = raw[:dash], raw[dash + 1:]
+    else:  # ... and swallows it when it came first: ask the original command line
+        before = context.words_before_double_dash("exec") or []
+        before = before if raw[: len(before)] == before else []
+        raw = raw[len(before):]
+    if len(before) > 1:
         raise DockyardError("DY005", "write: dockyard exec [PROCESS] -- CMD...")
+    if before:
+        process = before[0]
     if not raw:
         raise DockyardError("DY005", "no command given; write: dockyard exec [PROCESS] -- CMD...")
     container = _containers(obj, process)[0]

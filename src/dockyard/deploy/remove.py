@@ -72,13 +72,15 @@ def _unroute(runner: Runner, route: rc.Route) -> None:
         if backend == route.backend:
             runner.api(api.del_map(rc.HOSTS_MAP, domain), socket=sock)
     for path in (rc.HEALTH_URI_MAP, rc.HEALTH_HOST_MAP):
-        if route.backend in api.parse_map(runner.api(api.show_map(path), socket=sock)):
-            runner.api(api.del_map(path, route.backend), socket=sock)
+        entries = api.parse_map(runner.api(api.show_map(path), socket=sock))
+        for server in rc.server_names(route.slot):
+            if server in entries:
+                runner.api(api.del_map(path, server), socket=sock)
     stats = api.parse_stat(runner.api(api.show_stat(), socket=sock))
-    for server in rc.server_names():
+    for server in rc.server_names(route.slot):
         st = stats.get((route.backend, server))
         if st is not None and not st.maint:
             runner.api(api.set_server_state(route.backend, server, "drain"), socket=sock)
-    for server in rc.server_names():
+    for server in rc.server_names(route.slot):
         for call in api.park_server(route.backend, server):
             runner.api(call, socket=sock, check=False)

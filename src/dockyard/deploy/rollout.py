@@ -45,6 +45,17 @@ class RouterView:
 
     @classmethod
     def read(cls, t: Target, backend: str) -> RouterView:
+        """Read-only, so it runs under --dry-run too (empty when the router would only be
+        created by this very deploy)."""
+        try:
+            return cls._read(t, backend)
+        except DockyardError:
+            if t.runner.dry_run:
+                return cls()
+            raise
+
+    @classmethod
+    def _read(cls, t: Target, backend: str) -> RouterView:
         runner = t.runner
         stats = api.parse_stat(runner.api(api.show_stat(), socket=router.API_SOCKET))
         states = api.parse_servers_state(
@@ -76,7 +87,7 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
     backend = route.backend
     timings: dict[str, float] = {}
 
-    view = RouterView.read(t, backend) if not runner.dry_run else RouterView()
+    view = RouterView.read(t, backend)
     web = ctr.ContainerSpec(t.app, "web", release.number, release.image, t.network,
                             ctr.container_name(t.app, "web", release.number), env_file,
                             cfg.web.command)
@@ -113,9 +124,9 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
     timings["switch"] = time.monotonic() - switch_started
 
     drain_started = time.monotonic()
-    retired = [s for s in rc.server_names() if s != server]
+    retired = [s for s in rc.server_names(route.slot) if s != server]
     with progress.step("drain and retire the old release", "drain"):
-        old_view = RouterView.read(t, backend) if not runner.dry_run else RouterView()
+        old_view = RouterView.read(t, backend)
         draining = [s for s in retired if s in old_view.stats and not old_view.stats[s].maint]
         for s in draining:
             runner.api(api.set_server_state(backend, s, "drain"), socket=router.API_SOCKET)
@@ -153,10 +164,10 @@ def _settle_processes(t: Target, procs: list[ctr.ContainerSpec], started: float)
 def _free_server(view: RouterView, route: rc.Route) -> str:
     """A server slot nothing serves from (prefers slots never used, then parked ones)."""
     busy = set(view.serving()) | set(route.servers)
-    for name in rc.server_names():
+    for name in rc.server_names(route.slot):
         if name not in busy and (name not in view.stats or view.stats[name].maint):
             return name
-    for name in rc.server_names():
+    for name in rc.server_names(route.slot):
         if name not in busy:
             return name
     raise DockyardError("DY040", f"every server slot of {route.backend} is busy; run the "
@@ -169,8 +180,8 @@ def _add_to_router(t: Target, route: rc.Route, server: str, container: str) -> N
     uris = api.parse_map(runner.api(api.show_map(rc.HEALTH_URI_MAP), socket=router.API_SOCKET))
     hosts = api.parse_map(runner.api(api.show_map(rc.HEALTH_HOST_MAP), socket=router.API_SOCKET))
     health_host = t.config.web.domains[0] if t.config.web.domains else f"{t.app}.dockyard"
-    for call in (api.put_map(uris, rc.HEALTH_URI_MAP, backend, t.config.web.healthcheck)
-                 + api.put_map(hosts, rc.HEALTH_HOST_MAP, backend, health_host)):
+    for call in (api.put_map(uris, rc.HEALTH_URI_MAP, server, t.config.web.healthcheck)
+                 + api.put_map(hosts, rc.HEALTH_HOST_MAP, server, health_host)):
         runner.api(call, socket=router.API_SOCKET)
     runner.api(api.set_server_port(backend, server, route.port), socket=router.API_SOCKET)
     runner.api(api.set_server_fqdn(backend, server, container), socket=router.API_SOCKET)

@@ -28,8 +28,8 @@ def dockyard_dir() -> Path:
     return Path(base) / "dockyard"
 
 
-#: UNIX socket paths are limited to 108 bytes; %C expands to 40 characters.
-_MAX_SOCKET_DIR = 60
+#: UNIX socket paths are limited to 108 bytes; "<pid>-%C" expands to about 48 characters.
+_MAX_SOCKET_DIR = 52
 
 
 def control_dir() -> Path:
@@ -69,7 +69,9 @@ class SshHost(Host):
         known = " ".join(f'"{p}"' for p in (self._known_hosts, user_known))
         opts = [
             "-o", "ControlMaster=auto",
-            "-o", f"ControlPath={control_dir()}/%C",
+            # one master per dockyard process: two commands at once never share (or close)
+            # each other's connection
+            "-o", f"ControlPath={control_dir()}/{os.getpid()}-%C",
             "-o", f"ControlPersist={self.persist}",
             "-o", "BatchMode=yes",
             "-o", "StrictHostKeyChecking=accept-new",
@@ -101,7 +103,7 @@ class SshHost(Host):
         server with no socat or agent there; each request is a new channel on the existing
         connection (well under a millisecond here)."""
         key = hashlib.sha1(f"{self.destination}:{self.spec.port}:{remote_path}".encode())
-        local = str(control_dir() / f"api-{key.hexdigest()[:12]}.sock")
+        local = str(control_dir() / f"api-{os.getpid()}-{key.hexdigest()[:12]}.sock")
         forward = ["ssh", *self.ssh_options(), "-O", "forward", "-L",
                    f"{local}:{remote_path}", self.destination]
         with contextlib.suppress(FileNotFoundError):
@@ -149,12 +151,15 @@ class SshHost(Host):
             )
 
     def close(self) -> None:
-        """Stop the multiplexing master, if one runs for this destination."""
+        """Stop this process's multiplexing master and remove its forwarded socket."""
         subprocess.run(
             ["ssh", *self.ssh_options(), "-O", "exit", self.destination],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             check=False, timeout=10,
         )
+        for stale in control_dir().glob(f"api-{os.getpid()}-*.sock"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
 
 def _last_line(text: str) -> str:

@@ -9,7 +9,8 @@ Why a pool of pre-declared backends: adding a backend needs a reload, and a relo
 idle keep-alive connections. So the config declares ``SLOTS`` backends up front, each with
 ``SERVERS`` server slots; an app is given a free backend the first time it deploys, a host
 name reaches it through ``hosts.map`` (changed at run time), and each health check reads its
-path and Host header from two more maps keyed by backend name.
+path and Host header from two more maps keyed by server name (so a new release with a new
+health path never changes how the old one is checked).
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ def backend_name(slot: int) -> str:
     return f"slot{slot:02d}"
 
 
-def server_names() -> list[str]:
-    return [f"web{i}" for i in range(1, SERVERS + 1)]
+def server_names(slot: int) -> list[str]:
+    """Server names are unique across backends: health checks look up their path and Host
+    header by server name, so each server (each release) is checked its own way."""
+    return [f"{backend_name(slot)}-web{i}" for i in range(1, SERVERS + 1)]
 
 
 @dataclass
@@ -153,15 +156,15 @@ def _backend(slot: int, route: Route | None) -> str:
         "    balance roundrobin",
         "    option httpchk",
         f"    timeout check {timeout}",
-        f"    http-check send meth GET uri-lf %[be_name,map({HEALTH_URI_MAP},/up)] ver HTTP/1.1 "
-        f"hdr Host %[be_name,map({HEALTH_HOST_MAP},localhost)]",
+        f"    http-check send meth GET uri-lf %[srv_name,map({HEALTH_URI_MAP},/up)] ver HTTP/1.1 "
+        f"hdr Host %[srv_name,map({HEALTH_HOST_MAP},localhost)]",
         "    http-check expect status 200-399",
         f"    default-server check inter {inter} fastinter 250ms downinter 1s rise 2 fall 3 "
         "resolvers docker resolve-prefer ipv4 init-addr last,libc,none",
     ]
     serving = route.servers if route else {}
     port = route.port if route else 80
-    for server in server_names():
+    for server in server_names(slot):
         container = serving.get(server)
         if container:
             lines.append(f"    server {server} {container}:{port}")
@@ -178,8 +181,9 @@ def render_maps(routes: list[Route]) -> dict[str, str]:
     for route in sorted(routes, key=lambda r: r.slot):
         for domain in route.domains:
             hosts.append(f"{domain} {route.backend}")
-        uris.append(f"{route.backend} {route.health_path}")
-        health_hosts.append(f"{route.backend} {route.health_host}")
+        for server in server_names(route.slot):
+            uris.append(f"{server} {route.health_path}")
+            health_hosts.append(f"{server} {route.health_host}")
     return {
         "hosts.map": "".join(f"{line}\n" for line in hosts),
         "health_uri.map": "".join(f"{line}\n" for line in uris),

@@ -1,0 +1,88 @@
+"""Day-2 commands: status, releases, logs, run, exec, processes, remove."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import HTTP_PORT, STATE, app_containers, get, hello_config, set_version
+from tests.helpers import dockyard
+
+pytestmark = pytest.mark.e2e
+
+WORKER = '[processes]\nworker = ["sh", "-c", "echo worker $APP_VERSION started; exec sleep 3600"]\n'
+
+
+def test_processes_status_releases_logs_run_exec_remove(clean: None, tmp_path: Path) -> None:
+    cfg = hello_config(tmp_path / "hello", extra=WORKER)
+    run = dockyard("-c", str(cfg), "deploy", timeout=300)
+    assert run.returncode == 0, run.output
+
+    status = json.loads(dockyard("-c", str(cfg), "status", "--json").stdout)
+    assert status["current"] == "v1"
+    rows = {r["process"]: r for r in status["processes"]}
+    assert rows["web"]["health"] == "UP" and rows["web"]["domains"] == ["hello.test"]
+    assert rows["web"]["release"] == "v1" and rows["web"]["uptime"].startswith("Up")
+    assert rows["worker"]["health"] == "running"
+    table = dockyard("-c", str(cfg), "status")
+    assert "hello-web-v1-" in table.stdout and "current release v1" in table.stdout
+
+    releases = json.loads(dockyard("-c", str(cfg), "releases", "--json").stdout)
+    assert releases[0]["name"] == "v1" and releases[0]["outcome"] == "live"
+    assert releases[0]["image_id"].startswith("sha256:") and releases[0]["user"]
+    assert releases[0]["config_hash"] and "created_at" in releases[0]
+
+    logs = dockyard("-c", str(cfg), "logs", "worker", "-n", "5")
+    assert logs.returncode == 0 and "worker v1 started" in logs.stdout
+
+    one_off = dockyard("-c", str(cfg), "run", "--", "sh", "-c", 'echo "$GREETING"; exit 7')
+    assert one_off.returncode == 7, one_off.output
+    assert one_off.stdout == "hi from hello\n"  # stdout is exactly the command's output
+
+    inside = dockyard("-c", str(cfg), "exec", "--", "cat", "/www/version")
+    assert inside.returncode == 0 and inside.stdout == "v1\n", inside.output
+    worker = dockyard("-c", str(cfg), "exec", "worker", "--", "sh", "-c", "echo $APP_VERSION; exit 3")
+    assert worker.returncode == 3 and worker.stdout == "v1\n", worker.output
+    missing = dockyard("-c", str(cfg), "exec", "nope", "--", "true")
+    assert missing.returncode == 2 and "error[DY057]" in missing.stderr
+
+    # a deploy replaces the worker too, only after the new one stayed up
+    set_version(cfg, "v2")
+    assert dockyard("-c", str(cfg), "deploy", timeout=300).returncode == 0
+    assert sorted((c[1], c[2]) for c in app_containers("hello")) == [("web", "2"), ("worker", "2")]
+
+    refused = dockyard("-c", str(cfg), "remove", input="")
+    assert refused.returncode != 0 and "--yes" in refused.stderr
+    removed = dockyard("-c", str(cfg), "remove", "--yes")
+    assert removed.returncode == 0, removed.output
+    assert app_containers("hello") == []
+    assert get(HTTP_PORT, "hello.test")[0] == 404
+    assert subprocess.run(["docker", "network", "inspect", "hello"],
+                          capture_output=True).returncode != 0
+    assert not (STATE / "apps" / "hello").exists()
+    images = subprocess.run(["docker", "image", "ls", "-q", "dockyard/hello"],
+                            capture_output=True, text=True).stdout.split()
+    assert images == []
+
+
+def test_a_process_that_dies_aborts_the_deploy(clean: None, tmp_path: Path) -> None:
+    cfg = hello_config(tmp_path / "hello", extra=WORKER)
+    assert dockyard("-c", str(cfg), "deploy", timeout=300).returncode == 0
+    bad = hello_config(tmp_path / "bad", version="v2",
+                       extra='[processes]\nworker = ["sh", "-c", "echo crashing; exit 1"]\n')
+    run = dockyard("-c", str(bad), "deploy", timeout=300)
+    assert run.returncode == 1, run.output
+    assert "error[DY053]" in run.stderr and "crashing" in run.stderr
+    assert sorted((c[1], c[2]) for c in app_containers("hello")) == [("web", "1"), ("worker", "1")]
+    assert get(HTTP_PORT, "hello.test") == (200, "hello v1")
+
+
+def test_commands_before_any_deploy_say_so(clean: None, tmp_path: Path) -> None:
+    cfg = hello_config(tmp_path / "hello")
+    for args in (["rollback"], ["restart"], ["run", "--", "true"]):
+        run = dockyard("-c", str(cfg), *args)
+        assert run.returncode != 0 and "dockyard deploy" in run.stderr, run.output
+        assert "Traceback" not in run.output

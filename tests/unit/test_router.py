@@ -1,0 +1,107 @@
+"""Router configuration, Runtime API lines and parsers (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockyard.router import api
+from dockyard.router import config as rc
+
+STAT = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,\
+wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,\
+tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,hrsp_2xx,\
+hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,cli_abrt,srv_abrt,\
+comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,ctime,rtime,ttime,\
+agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,check_fall,check_health,\
+agent_rise,agent_fall,agent_health,addr
+slot01,slot01-web1,0,0,3,5,,10,0,0,,0,,0,0,0,0,UP,1,1,0,0,0,2,0,,1,4,1,,0,,2,0,,0,L7OK,200,1,\
+0,0,0,0,0,0,,,,0,0,0,,,,,-1,,,0,0,0,0,,,,Layer7 check passed,,2,3,4,,,,172.18.0.3:8080
+slot01,slot01-web2,0,0,0,0,,0,0,0,,0,,0,0,0,0,MAINT (resolution),1,1,0,0,0,8,8,,1,4,2,,0,,2,\
+0,,0,,,,0,0,0,0,0,0,,,,0,0,0,,,,,-1,,,0,0,0,0,,,,,,,,,,,,-
+slot01,BACKEND,0,0,3,5,,10,0,0,,0,,0,0,0,0,UP,1,1,0,,0,2,0,,1,4,0,,0,,1,0,,0,,,,0,0,0,0,0,0,\
+,,,0,0,0,,,,,-1,,,0,0,0,0,,,,,,,,,,,,
+"""
+
+SERVERS_STATE = """1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight \
+srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state \
+srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl \
+srv_check_port srv_check_addr srv_agent_addr srv_agent_port
+4 slot01 1 slot01-web1 172.18.0.3 2 4 1 1 0 1 0 1 6 0 0 0 hello-web-v3-abc123 8080 - 0 0 - - 0
+4 slot01 2 slot01-web2 - 0 37 1 1 6 1 0 0 14 0 0 0 dockyard-router 8080 - 0 0 - - 0
+"""
+
+
+def test_parse_stat() -> None:
+    stats = api.parse_stat(STAT)
+    assert set(stats) == {("slot01", "slot01-web1"), ("slot01", "slot01-web2")}
+    up = stats[("slot01", "slot01-web1")]
+    assert up.up and up.serving and up.sessions == 3 and up.check == "L7OK"
+    parked = stats[("slot01", "slot01-web2")]
+    assert parked.maint and not parked.serving
+
+
+def test_parse_servers_state() -> None:
+    states = api.parse_servers_state(SERVERS_STATE)
+    assert [(s.server, s.fqdn, s.op_state) for s in states] == [
+        ("slot01-web1", "hello-web-v3-abc123", 2), ("slot01-web2", "dockyard-router", 0)]
+
+
+def test_parse_map_and_info() -> None:
+    text = "0x55d1 hello.test slot01\n0x55d2 www.hello.test slot01\n"
+    assert api.parse_map(text) == {"hello.test": "slot01", "www.hello.test": "slot01"}
+    assert api.parse_info("Name: HAProxy\nPid: 8\n")["Pid"] == "8"
+
+
+def test_put_map_is_idempotent() -> None:
+    assert api.put_map({"a": "slot01"}, "/m", "a", "slot01") == []
+    assert [c.line for c in api.put_map({"a": "slot02"}, "/m", "a", "slot01")] == [
+        "set map /m a slot01"]
+    assert [c.line for c in api.put_map({}, "/m", "a", "slot01")] == ["add map /m a slot01"]
+
+
+def test_api_lines() -> None:
+    assert api.set_server_state("slot01", "slot01-web2", "drain").line == \
+        "set server slot01/slot01-web2 state drain"
+    assert api.set_server_fqdn("slot01", "slot01-web2", "hello-web-v2-aa").line == \
+        "set server slot01/slot01-web2 fqdn hello-web-v2-aa"
+    assert [c.line for c in api.park_server("slot01", "slot01-web1")] == [
+        "set server slot01/slot01-web1 state maint",
+        "set server slot01/slot01-web1 fqdn dockyard-router"]
+    assert api.set_server_port("slot03", "slot03-web1", 3000).line == \
+        "set server slot03/slot03-web1 addr 127.0.0.1 port 3000"
+    assert not api.show_stat().changes and api.set_server_state("a", "b", "ready").changes
+    with pytest.raises(ValueError):
+        api.set_map("/m", "a;show info", "b")
+
+
+def route() -> rc.Route:
+    return rc.Route(app="hello", slot=3, port=8080, domains=["hello.test", "www.hello.test"],
+                    health_path="/health", servers={"slot03-web2": "hello-web-v7-abcdef"})
+
+
+def test_render_declares_every_slot_and_the_apps_current_server() -> None:
+    text = rc.render([route()], socket_gid=0)
+    assert text.count("\nbackend slot") == rc.SLOTS
+    assert "backend slot03    # app hello" in text
+    assert "    server slot03-web2 hello-web-v7-abcdef:8080\n" in text
+    assert "    server slot03-web1 127.0.0.1:8080 disabled\n" in text
+    assert "    server slot01-web1 127.0.0.1:80 disabled\n" in text
+    assert "stats socket /run/dockyard/admin.sock mode 660 gid 0 level admin" in text
+    assert "bind :8443 ssl crt /usr/local/etc/haproxy/certs/default.pem alpn h2,http/1.1" in text
+    assert "resolvers docker" in text and "nameserver dns 127.0.0.11:53" in text
+    assert "uri-lf %[srv_name,map(/usr/local/etc/haproxy/health_uri.map,/up)]" in text
+    assert rc.render([route()], socket_gid=0) == text  # deterministic
+
+
+def test_render_maps() -> None:
+    maps = rc.render_maps([route()])
+    assert maps["hosts.map"] == "hello.test slot03\nwww.hello.test slot03\n"
+    assert "slot03-web1 /health\n" in maps["health_uri.map"]
+    assert "slot03-web4 hello.test\n" in maps["health_host.map"]
+    assert rc.render_maps([]) == {"hosts.map": "", "health_uri.map": "", "health_host.map": ""}
+
+
+def test_server_names_are_unique_across_backends() -> None:
+    names = [n for slot in range(1, rc.SLOTS + 1) for n in rc.server_names(slot)]
+    assert len(names) == len(set(names)) == rc.SLOTS * rc.SERVERS
