@@ -35,6 +35,10 @@ def clean_slate() -> None:
         ids = sh("docker", "ps", "-aq", "--filter", f"label={label}").stdout.split()
         if ids:
             sh("docker", "rm", "-f", *ids)
+    for label in ("dockyard.role", "dockyard.app"):
+        nets = sh("docker", "network", "ls", "-q", "--filter", f"label={label}").stdout.split()
+        if nets:
+            sh("docker", "network", "rm", *nets, check=False)
     shutil.rmtree(STATE, ignore_errors=True)
 
 

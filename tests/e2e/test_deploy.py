@@ -141,6 +141,20 @@ def test_dry_run_deploy_prints_every_change_and_changes_nothing(clean: None,
     assert [r["name"] for r in releases] == ["v1"]
 
 
+def test_dry_run_of_a_first_deploy_on_a_bare_server(clean: None, tmp_path: Path) -> None:
+    cfg = hello_config(tmp_path / "hello")
+    run = dockyard("-c", str(cfg), "--dry-run", "deploy", timeout=300)
+    assert run.returncode == 0, run.output
+    changes = [line for line in run.stdout.splitlines() if not line.startswith("#")]
+    assert changes[0] == "install -d -m 0750 /var/lib/dockyard /var/lib/dockyard/apps"
+    assert any(line.startswith("docker network create --label dockyard.app=hello hello")
+               for line in changes)
+    assert any(line.startswith("docker run -d --name dockyard-router") for line in changes)
+    assert any("add map /usr/local/etc/haproxy/hosts.map hello.test slot01" in line
+               for line in changes)
+    assert not STATE.exists() and app_containers("hello") == []
+
+
 def test_two_deploys_at_once_one_is_refused(clean: None, tmp_path: Path) -> None:
     import subprocess
     import sys

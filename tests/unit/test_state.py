@@ -79,9 +79,9 @@ def test_build_context_tar(tmp_path: Path) -> None:
 
 
 def test_build_context_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="build.dockerfile"):
+    with pytest.raises(ConfigError, match=r"build\.dockerfile"):
         build.make_context(tmp_path, "Dockerfile")
-    with pytest.raises(ConfigError, match="build.context"):
+    with pytest.raises(ConfigError, match=r"build\.context"):
         build.make_context(tmp_path / "nope", "Dockerfile")
 
 

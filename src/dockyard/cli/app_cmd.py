@@ -20,7 +20,7 @@ from dockyard.cli.context import AppContext, get
 from dockyard.deploy import deploy as flows
 from dockyard.deploy.progress import Progress
 from dockyard.deploy.remove import remove_app
-from dockyard.deploy.status import app_status
+from dockyard.deploy.status import app_status, env_status
 from dockyard.docker import containers as ctr
 from dockyard.errors import DockyardError
 from dockyard.state import lock as locks
@@ -112,16 +112,18 @@ def status(ctx: typer.Context) -> None:
     runner = obj.runner()
     app = obj.config().app.name
     state, rows = app_status(runner, app)
+    env = env_status(runner, obj.config(), state)
     if obj.json:
         obj.emit_json({"app": app, "host": runner.host.label,
                        "current": f"v{state.current}" if state.current else None,
-                       "processes": [r.as_dict() for r in rows]})
+                       "env": env, "processes": [r.as_dict() for r in rows]})
         return
     current = f"v{state.current}" if state.current else "none"
-    obj.console.print(f"{app} on {runner.host.label}: current release {current}", markup=False)
+    obj.console.print(f"{app} on {runner.host.label}: current release {current}; env: {env}",
+                      markup=False)
     table = Table(show_header=True)
     for column in ("process", "container", "release", "health", "uptime", "domains"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column in ("container", "domains"))
     for r in rows:
         table.add_row(r.process, r.container, r.release, r.health, r.uptime,
                       ", ".join(r.domains))

@@ -8,6 +8,7 @@ import getpass
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from dockyard.docker.images import ensure_image
 from dockyard.errors import CommandFailed, DockyardError
 from dockyard.host.command import change, query
 from dockyard.host.runner import Runner
+from dockyard.server.setup import ensure_state_dir
+from dockyard.state import env as env_state
 from dockyard.state import paths
 from dockyard.state.files import write_files
 from dockyard.state.lock import Lock
@@ -49,9 +52,17 @@ def config_hash(config: Config) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def env_file_content(config: Config) -> bytes:
-    """Docker --env-file format: KEY=value per line (values verbatim, no quotes)."""
-    return "".join(f"{k}={v}\n" for k, v in sorted(config.env.items())).encode()
+def load_env(t: Target) -> tuple[dict[str, str], dict[str, str]]:
+    """(merged, server): the server's values (secrets) over dockyard.toml's [env]. Every
+    value is registered for redaction before anything else can print it."""
+    raw = t.runner.query(env_state.read_command(t.app), check=False)
+    server = env_state.parse_env_file(raw.out) if raw.ok else {}
+    t.runner.add_secrets(env_state.redactable(server))
+    return {**t.config.env, **server}, server
+
+
+def env_hash(merged: dict[str, str]) -> str:
+    return hashlib.sha256(env_state.format_env(merged).encode()).hexdigest()[:16]
 
 
 def env_file_path(app: str, release: int) -> str:
@@ -102,7 +113,41 @@ def rollback(runner: Runner, config: Config, progress: Progress, to: int | None)
             git_dirty=target.git_dirty, config_hash=target.config_hash, created_at=now_iso(),
             user=getpass.getuser(),
         )
-        return _release_and_roll_out(t, release, source=target)
+        release.env_hash = target.env_hash
+        return _release_and_roll_out(t, release, source=target, restore_env_of=target)
+
+
+def env_release(runner: Runner, config: Config, progress: Progress,
+                change_env: Callable[[dict[str, str]], dict[str, str]], *, restart: bool,
+                ) -> tuple[Result | None, dict[str, str]]:
+    """Change the server's environment (under the app's lock); when the app runs and
+    ``restart``, make a release of the same image with it, switched with zero downtime."""
+    t = Target(runner, config, progress)
+    with Lock(runner.host, t.app, "env", dry_run=runner.dry_run):
+        ensure_state_dir(runner)
+        _, server = load_env(t)
+        new_server = change_env(dict(server))
+        runner.add_secrets(env_state.redactable(new_server))
+        runner.change(env_state.write_command(t.app, new_server))
+        t.reload_state()
+        current = t.state.release(t.state.current) if t.state.current else None
+        if current is None or not restart or new_server == server:
+            runner.flush_audit()
+            return None, new_server
+        with progress.step("prepare the server", "prepare"):
+            prepare(t, create=False)
+        number = t.state.next_number
+        release = Release(
+            number=number, image=builder.image_tag(t.app, number), kind="env",
+            image_id=current.image_id, git_commit=current.git_commit,
+            git_dirty=current.git_dirty, config_hash=config_hash(config),
+            created_at=now_iso(), user=getpass.getuser(),
+            extra={"changed": sorted(set(new_server) ^ set(server)
+                                     | {k for k in new_server if server.get(k) != new_server[k]})},
+        )
+        merged = {**config.env, **new_server}
+        result = _release_and_roll_out(t, release, source=current, env=(merged, new_server))
+        return result, new_server
 
 
 def restart(runner: Runner, config: Config, progress: Progress) -> Result:
@@ -122,20 +167,34 @@ def restart(runner: Runner, config: Config, progress: Progress) -> Result:
 
 
 def _release_and_roll_out(t: Target, release: Release, *, config_dir: Path | None = None,
-                          build: bool = False, source: Release | None = None) -> Result:
+                          build: bool = False, source: Release | None = None,
+                          env: tuple[dict[str, str], dict[str, str]] | None = None,
+                          restore_env_of: Release | None = None) -> Result:
+    """``source``: reuse that release's image (rollback, env change). ``env``: (merged,
+    server) for the snapshot; ``restore_env_of``: copy that release's snapshot instead
+    (rollback), and make it the server's environment again once live, as Heroku does."""
     runner, config, progress = t.runner, t.config, t.progress
     started = time.monotonic()
     env_file = env_path(t, release.number)
-    files = {f"releases/v{release.number}.json": release.to_json()}
-    if source is None:
-        files[f"env/v{release.number}.env"] = env_file_content(config)
+    files = {f"releases/v{release.number}.json": b""}
+    if restore_env_of is None:
+        merged, server = env if env is not None else load_env(t)
+        release.env_hash = env_hash(merged)
+        files[f"env/v{release.number}.env"] = env_state.format_env(merged).encode()
+        files[f"env/v{release.number}.server"] = env_state.format_env(server).encode()
+    files[f"releases/v{release.number}.json"] = release.to_json()
     runner.change(write_files(t.app_dir, files, f"record {release.name} (pending) and its "
                               "environment, readable only by you", mode=0o600,
-                              label=f"<{release.name} record and env file>"))
+                              label=f"<{release.name} record and env snapshot>"))
     try:
+        if restore_env_of is not None:
+            old = restore_env_of.number
+            runner.change(change(
+                ["sh", "-c", 'cp -p "$1.env" "$3.env" && { cp -p "$1.server" "$3.server" '
+                 '2>/dev/null || : > "$3.server"; }', "dockyard-env", f"{t.app_dir}/env/v{old}",
+                 "", f"{t.app_dir}/env/v{release.number}"],
+                f"{release.name} gets the environment {restore_env_of.name} had"))
         if source is not None:
-            runner.change(change(["cp", "-p", env_path(t, source.number), env_file],
-                                 f"{release.name} gets the environment {source.name} had"))
             with progress.step(f"reuse the image of {source.name}", "build"):
                 runner.change(builder.tag(source.image, release.image))
         elif build and config.build.image is None:
@@ -149,7 +208,7 @@ def _release_and_roll_out(t: Target, release: Release, *, config_dir: Path | Non
         if not release.image_id:
             found = runner.query(builder.image_id(release.image), check=False)
             release.image_id = found.out.strip() if found.ok else "<image id>"
-        if config.release.command:
+        if config.release.command and release.kind != "rollback":
             _release_command(t, release, env_file)
         current = t.state.release(t.state.current) if t.state.current else None
         superseded = []
@@ -159,6 +218,11 @@ def _release_and_roll_out(t: Target, release: Release, *, config_dir: Path | Non
         release.finished_at = now_iso()
         release.duration_s = round(time.monotonic() - started, 2)
         outcome = roll_out(t, release, env_file, on_live=superseded)
+        if restore_env_of is not None:
+            runner.change(change(
+                ["cp", "-p", f"{t.app_dir}/env/v{release.number}.server",
+                 env_state.env_path(t.app)],
+                f"the server's environment becomes {restore_env_of.name}'s again"))
     except (DockyardError, KeyboardInterrupt) as exc:
         release.outcome = "failed"
         release.error = exc.message if isinstance(exc, DockyardError) else "interrupted"
@@ -171,7 +235,7 @@ def _release_and_roll_out(t: Target, release: Release, *, config_dir: Path | Non
         except DockyardError:
             pass
         raise
-    _finish(t)
+    _finish(t, release.number)
     return Result(release, outcome, time.monotonic() - started, progress.timings)
 
 
@@ -214,7 +278,7 @@ def _release_command(t: Target, release: Release, env_file: str) -> None:
             t.progress.note(runner.redact(result.out.rstrip()))
 
 
-def _finish(t: Target) -> None:
+def _finish(t: Target, live: int | None = None) -> None:
     """Prune images beyond keep_releases (and dangling ones), write pending audit lines."""
     runner = t.runner
     state = t.reload_state() if not runner.dry_run else t.state

@@ -270,12 +270,10 @@ def _wait_drained(t: Target, backend: str, servers: list[str], timeout: float) -
 def _remove_old(t: Target, keep: set[str]) -> None:
     runner = t.runner
     listed = ctr.parse_list(runner.query(ctr.list_app(t.app)).out)
-    for item in listed:
-        if item.name in keep or not item.process or item.process == "release":
-            continue
-        if item.running:
-            runner.change(ctr.stop(item.name, t.config.deploy.stop_timeout))
-        runner.change(ctr.remove(item.name))
+    old = [item.name for item in listed
+           if item.name not in keep and item.process and item.process != "release"]
+    if old:
+        runner.change(ctr.stop_and_remove(old, t.config.deploy.stop_timeout))
 
 
 def _abandon(t: Target, names: list[str], backend: str, server: str | None) -> None:

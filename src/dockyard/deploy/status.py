@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 
+from dockyard.config.model import Config
 from dockyard.docker import containers as ctr
 from dockyard.errors import DockyardError
 from dockyard.host.runner import Runner
 from dockyard.router import api
 from dockyard.router import container as router
+from dockyard.state import env as env_state
 from dockyard.state.releases import AppState, parse_state, read_state
 
 
@@ -23,6 +26,19 @@ class ProcessStatus:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def env_status(runner: Runner, config: Config, state: AppState) -> str:
+    """Whether the running release has the environment the server holds now."""
+    current = state.release(state.current) if state.current else None
+    if current is None or not current.env_hash:
+        return "none deployed" if current is None else "unknown"
+    raw = runner.query(env_state.read_command(config.app.name), check=False)
+    server = env_state.parse_env_file(raw.out) if raw.ok else {}
+    runner.add_secrets(env_state.redactable(server))
+    merged = {**config.env, **server}
+    digest = hashlib.sha256(env_state.format_env(merged).encode()).hexdigest()[:16]
+    return "applied" if digest == current.env_hash else "env changed, not applied"
 
 
 def app_status(runner: Runner, app: str) -> tuple[AppState, list[ProcessStatus]]:

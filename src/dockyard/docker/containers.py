@@ -109,6 +109,14 @@ def inspect_state(name: str) -> Command:
                   name], f"is {name} still running?")
 
 
+def stop_and_remove(names: list[str], timeout: float) -> Command:
+    """Stop (SIGTERM, then SIGKILL after ``timeout``) and remove, in one round trip."""
+    seconds = str(max(0, round(timeout)))
+    return change(["sh", "-c", 't=$1; shift; docker stop -t "$t" "$@" >/dev/null 2>&1; '
+                   'docker rm -f "$@" >/dev/null', "dockyard-retire", seconds, *names],
+                  f"stop the old containers (SIGTERM, SIGKILL after {seconds}s) and remove them")
+
+
 def stop(name: str, timeout: float) -> Command:
     return change(["docker", "stop", "-t", str(max(0, round(timeout))), name],
                   f"stop {name}: SIGTERM, then SIGKILL after {round(timeout)}s")

@@ -120,10 +120,17 @@ class Runner:
                 return ""
         started = time.monotonic()
         if self._api_path is None:
-            self._api_path = self.host.api_socket(socket)
+            try:
+                self._api_path = self.host.api_socket(socket)
+            except HostError:
+                if self.dry_run:
+                    return ""
+                raise
         try:
             answer = api_request(self._api_path, call.line)
         except OSError as exc:
+            if self.dry_run:
+                return ""  # no router yet: this very deploy would create it
             raise HostError("DY041", f"lost the connection to the router's Runtime API on "
                             f"{self.host.label} ({exc}); the router keeps its last state: run "
                             "the command again") from None

@@ -83,7 +83,7 @@ def run(settings: ProxyConfig, *, gid: int) -> Command:
         ["docker", "run", "-d", "--name", NAME,
          "--label", "dockyard.role=router",
          "--network", ROUTER_NETWORK,
-         "--restart", "unless-stopped", *LOG_OPTS,
+         "--restart", "unless-stopped", "--init", *LOG_OPTS,
          "--group-add", str(gid),
          "-p", f"{settings.http_port}:{rc.HTTP_PORT}",
          "-p", f"{settings.https_port}:{rc.HTTPS_PORT}",

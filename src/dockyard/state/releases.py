@@ -16,7 +16,7 @@ from dockyard.state import paths
 class Release:
     number: int
     image: str  # dockyard/<app>:v<N>
-    kind: str = "deploy"  # deploy | rollback
+    kind: str = "deploy"  # deploy | rollback | env
     image_id: str = ""
     git_commit: str | None = None
     git_dirty: bool = False
@@ -28,6 +28,7 @@ class Release:
     finished_at: str | None = None
     duration_s: float | None = None
     error: str | None = None
+    env_hash: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -1,0 +1,195 @@
+"""`dockyard env`: the app's environment and secrets, with the server as the source of truth.
+
+Values are read from the command line (`KEY=VALUE`) or, the documented way for secrets,
+from stdin (`KEY -`), and reach the server over SSH's stdin only. Listing masks values unless
+`--reveal`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dockyard.cli.context import AppContext, get
+from dockyard.config.model import ENV_KEY
+from dockyard.deploy import deploy as flows
+from dockyard.deploy.progress import Progress
+from dockyard.errors import DockyardError
+from dockyard.state import env as env_state
+from dockyard.state.releases import parse_state, read_state
+
+app = typer.Typer(help="The app's environment and secrets (stored on the server).",
+                  no_args_is_help=True)
+
+MASK = "••••••••"
+
+
+def _apply(obj: AppContext, change: dict[str, str | None], *, restart: bool) -> None:
+    """Run the env change; prints what happened (never a value)."""
+    cfg = obj.config()
+    runner = obj.runner()
+
+    def edit(current: dict[str, str]) -> dict[str, str]:
+        for key, value in change.items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = value
+        return current
+
+    progress = Progress(quiet=obj.json)
+    result, _ = flows.env_release(runner, cfg, progress, edit, restart=restart)
+    if runner.dry_run:
+        return
+    keys = ", ".join(sorted(change))
+    if result is not None:
+        obj.err.print(f"{keys}: stored; {cfg.app.name} {result.release.name} is live with the new "
+                      f"environment in {result.seconds:.1f} s", markup=False)
+    else:
+        deployed = parse_state(runner.query(read_state(cfg.app.name)).out).current is not None
+        if not deployed:
+            obj.err.print(f"{keys}: stored on {runner.host.label}; the first deploy uses it",
+                          markup=False)
+        elif not restart:
+            obj.err.print(f"{keys}: stored; not applied (--no-restart): dockyard status shows "
+                          "it until the next deploy", markup=False)
+        else:
+            obj.err.print(f"{keys}: unchanged", markup=False)
+
+
+def _check_key(key: str) -> None:
+    if not ENV_KEY.match(key):
+        raise DockyardError("DY005", f"{key!r} is not a valid variable name; use letters, digits "
+                            "and underscores, not starting with a digit")
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE..., or KEY - to read the value "
+                                               "from stdin (the way for secrets).")],
+    no_restart: Annotated[bool, typer.Option("--no-restart", help="Store only; running "
+                                             "containers keep their environment.")] = False,
+) -> None:
+    """Set variables; a running app gets a new release with them, with zero downtime."""
+    obj = get(ctx)
+    change: dict[str, str | None] = {}
+    if len(pairs) == 2 and pairs[1] == "-" and "=" not in pairs[0]:
+        _check_key(pairs[0])
+        value = sys.stdin.read()
+        if value.endswith("\n"):
+            value = value[:-1]
+        if value.endswith("\r"):
+            value = value[:-1]
+        change[pairs[0]] = value
+    else:
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise DockyardError("DY005", f"{pair!r}: write KEY=VALUE, or KEY - to read the "
+                                    "value from stdin")
+            _check_key(key)
+            change[key] = value
+    for key, value in change.items():
+        assert value is not None
+        try:
+            env_state.check_value(key, value)
+        except ValueError as exc:
+            raise DockyardError("DY005", str(exc)) from None
+    obj.runner().add_secrets(env_state.redactable({k: v for k, v in change.items() if v}))
+    _apply(obj, change, restart=not no_restart)
+
+
+@app.command("unset")
+def unset(
+    ctx: typer.Context,
+    keys: Annotated[list[str], typer.Argument(help="Variables to remove.")],
+    no_restart: Annotated[bool, typer.Option("--no-restart", help="Store only.")] = False,
+) -> None:
+    """Remove variables from the server's environment."""
+    obj = get(ctx)
+    for key in keys:
+        _check_key(key)
+    _apply(obj, dict.fromkeys(keys), restart=not no_restart)
+
+
+def _read(obj: AppContext) -> tuple[dict[str, str], dict[str, str]]:
+    runner = obj.runner()
+    raw = runner.query(env_state.read_command(obj.config().app.name), check=False)
+    server = env_state.parse_env_file(raw.out) if raw.ok else {}
+    runner.add_secrets(env_state.redactable(server))
+    return server, obj.config().env
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    reveal: Annotated[bool, typer.Option("--reveal", help="Show the values.")] = False,
+) -> None:
+    """Every variable the app gets, where it comes from; values masked unless --reveal."""
+    obj = get(ctx)
+    server, plain = _read(obj)
+    rows = []
+    for key in sorted(set(server) | set(plain)):
+        if key in server:
+            source = "server (overrides dockyard.toml)" if key in plain else "server"
+            value = server[key]
+        else:
+            source, value = "dockyard.toml", plain[key]
+        rows.append({"key": key, "value": value if reveal or key not in server else MASK,
+                     "source": source})
+    if obj.json:
+        obj.emit_json(rows)
+        return
+    if not rows:
+        obj.err.print("no variables set", markup=False)
+        return
+    table = Table()
+    for column in ("key", "value", "source"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["key"], row["value"], row["source"])
+    obj.console.print(table, markup=False)
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A dotenv file (KEY=value lines).")],
+    no_restart: Annotated[bool, typer.Option("--no-restart", help="Store only.")] = False,
+) -> None:
+    """Set every variable of a dotenv file (quotes removed; errors name the line)."""
+    obj = get(ctx)
+    try:
+        values = env_state.parse_dotenv(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DockyardError("DY005", f"{file}: cannot be read ({exc.strerror})") from None
+    except env_state.DotenvError as exc:
+        raise DockyardError("DY005", f"{file} {exc}; fix that line and import again") from None
+    for key, value in values.items():
+        try:
+            env_state.check_value(key, value)
+        except ValueError as exc:
+            raise DockyardError("DY005", f"{file}: {exc}") from None
+    if not values:
+        raise DockyardError("DY005", f"{file} has no KEY=value lines")
+    obj.runner().add_secrets(env_state.redactable(values))
+    _apply(obj, dict(values), restart=not no_restart)
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    reveal: Annotated[bool, typer.Option("--reveal", help="Required: the output holds the "
+                                         "secret values.")] = False,
+) -> None:
+    """Print the server's variables as a dotenv file (needs --reveal)."""
+    obj = get(ctx)
+    if not reveal:
+        raise DockyardError("DY005", "env export prints secret values: pass --reveal")
+    server, _ = _read(obj)
+    sys.stdout.write(env_state.format_dotenv(server))

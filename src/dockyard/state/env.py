@@ -1,0 +1,155 @@
+"""The app's environment on the server: the source of truth for secrets.
+
+``/var/lib/dockyard/apps/<app>/env`` holds ``KEY=value`` lines in Docker's env-file format,
+mode 0600. Values only ever travel over SSH's stdin and stdout, never in an argv; the file is
+written to a temporary name, checked (length and end marker), then renamed, so a connection
+cut mid-write leaves the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from dockyard.config.model import ENV_KEY
+from dockyard.host.command import Command, change, query
+from dockyard.state import paths
+
+#: Values shorter than this are not redacted from output (a secret "1" would mangle every
+#: number printed); real secrets are longer.
+MIN_REDACT = 4
+
+
+def env_path(app: str) -> str:
+    return f"{paths.app_dir(app)}/env.server"
+
+
+class DotenvError(ValueError):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+_KEY_LINE = re.compile(r"^\s*(?:export\s+)?([^=\s]+)\s*=(.*)$")
+
+
+def parse_dotenv(text: str) -> dict[str, str]:
+    """Dotenv as people write it: ``KEY=value``, ``export KEY=value``, quotes removed
+    (inside quotes ``=``, ``#`` and spaces are kept; double quotes understand \\n \\" \\\\),
+    comments and blank lines ignored, ``KEY=`` is an empty value."""
+    out: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _KEY_LINE.match(raw)
+        if not match:
+            raise DotenvError(number, f"expected KEY=value, got {_preview(line)}")
+        key, rest = match.group(1), match.group(2).strip()
+        if not ENV_KEY.match(key):
+            raise DotenvError(number, f"{key!r} is not a valid variable name (letters, digits "
+                              "and underscores, not starting with a digit)")
+        out[key] = _value(rest, number)
+    return out
+
+
+def _value(rest: str, number: int) -> str:
+    if rest[:1] in ("'", '"'):
+        quote = rest[0]
+        i = 1
+        chars = []
+        while i < len(rest):
+            c = rest[i]
+            if quote == '"' and c == "\\" and i + 1 < len(rest):
+                nxt = rest[i + 1]
+                chars.append({"n": "\n", "t": "\t", '"': '"', "\\": "\\"}.get(nxt, "\\" + nxt))
+                i += 2
+                continue
+            if c == quote:
+                tail = rest[i + 1:].strip()
+                if tail and not tail.startswith("#"):
+                    raise DotenvError(number, "unexpected text after the closing quote")
+                return "".join(chars)
+            chars.append(c)
+            i += 1
+        raise DotenvError(number, f"unterminated {quote} quote")
+    # unquoted: an inline comment starts at " #"
+    value = re.split(r"\s+#", rest, maxsplit=1)[0]
+    return value.strip()
+
+
+def _preview(line: str) -> str:
+    return repr(line[:20] + ("…" if len(line) > 20 else ""))
+
+
+def check_value(key: str, value: str) -> None:
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"{key}: the value contains a newline, which Docker's --env-file "
+                         "cannot carry; store it base64-encoded, or as a file")
+    if "\0" in value:
+        raise ValueError(f"{key}: the value contains a NUL byte")
+
+
+def format_env(values: dict[str, str]) -> str:
+    """Docker's --env-file format: KEY=value, the value verbatim (no quotes)."""
+    for key, value in values.items():
+        check_value(key, value)
+    return "".join(f"{k}={v}\n" for k, v in sorted(values.items()))
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """Read what format_env wrote (verbatim values)."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and ENV_KEY.match(key):
+            out[key] = value
+    return out
+
+
+def format_dotenv(values: dict[str, str]) -> str:
+    """For ``env export``: quoted so any value reads back with parse_dotenv."""
+    def quote(v: str) -> str:
+        if v and re.fullmatch(r"[A-Za-z0-9_./:@%+,-]+", v):
+            return v
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return "".join(f"{k}={quote(v)}\n" for k, v in sorted(values.items()))
+
+
+def read_command(app: str) -> Command:
+    return query(["sh", "-c", f"cat {env_path(app)} 2>/dev/null; true"],
+                 f"read {app}'s environment (values stay in memory, never printed)")
+
+
+@dataclass(frozen=True)
+class AtomicWrite:
+    path: str
+    content: bytes
+
+    def command(self, why: str, label: str) -> Command:
+        """Write ``content`` to ``path`` (0600) through stdin: written to a temporary file,
+        checked for its exact length and end marker, then renamed over the old one."""
+        marker = f"#dockyard-end-{secrets.token_hex(8)}\n".encode()
+        payload = self.content + marker
+        script = (
+            'set -e; umask 077; mkdir -p "$(dirname "$1")"; rm -f "$1".tmp.*; t="$1.tmp.$$"; '
+            'cat > "$t"; '
+            'if [ "$(wc -c < "$t" | tr -d " ")" != "$2" ] || [ "$(tail -n 1 "$t")" != "$3" ]; '
+            'then rm -f "$t"; echo "incomplete write: nothing changed" >&2; exit 1; fi; '
+            'size=$(( $2 - ${#3} - 1 )); head -c "$size" "$t" > "$t.body"; rm -f "$t"; '
+            'mv "$t.body" "$1"'
+        )
+        return change(["sh", "-c", script, "dockyard-write", self.path, str(len(payload)),
+                       marker.decode().strip()], why, stdin=payload, stdin_label=label)
+
+
+def write_command(app: str, values: dict[str, str]) -> Command:
+    body = format_env(values).encode()
+    return AtomicWrite(env_path(app), body).command(
+        f"store {app}'s environment on the server (0600, replaced atomically)",
+        f"<env file: {len(values)} keys>")
+
+
+def redactable(values: dict[str, str]) -> list[str]:
+    return [v for v in values.values() if len(v) >= MIN_REDACT]

@@ -1,0 +1,94 @@
+"""Dotenv parsing and the env file format (pure)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dockyard.state.env import (
+    AtomicWrite,
+    DotenvError,
+    format_dotenv,
+    format_env,
+    parse_dotenv,
+    parse_env_file,
+    write_command,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("A=1", {"A": "1"}),
+        ("export A=1", {"A": "1"}),
+        ("A = spaced ", {"A": "spaced"}),
+        ('A="with spaces = and # hash"', {"A": "with spaces = and # hash"}),
+        ("A='single # quoted = '", {"A": "single # quoted = "}),
+        ("A=value # a comment", {"A": "value"}),
+        ("A=url#fragment", {"A": "url#fragment"}),
+        ("A=", {"A": ""}),
+        ('A=""', {"A": ""}),
+        ("A=b=c=d", {"A": "b=c=d"}),
+        ('A="line\\nbreak \\"q\\" back\\\\slash"', {"A": 'line\nbreak "q" back\\slash'}),
+        ("# comment\n\nA=1\nB=2\n", {"A": "1", "B": "2"}),
+        ("A=1\nA=2", {"A": "2"}),
+    ],
+)
+def test_dotenv(text: str, expected: dict[str, str]) -> None:
+    assert parse_dotenv(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ('A=1\nB="unterminated\n', 2, "unterminated"),
+        ("A=1\n\n1BAD=x\n", 3, "not a valid variable name"),
+        ("A=1\njust words\n", 2, "expected KEY=value"),
+        ('A="x" trailing\n', 1, "after the closing quote"),
+        ("BAD-KEY=1", 1, "not a valid variable name"),
+    ],
+)
+def test_dotenv_errors_name_the_line(text: str, line: int, words: str) -> None:
+    with pytest.raises(DotenvError) as info:
+        parse_dotenv(text)
+    assert info.value.line == line and words in str(info.value)
+    assert str(info.value).startswith(f"line {line}:")
+
+
+def test_env_file_round_trip_and_newlines_refused() -> None:
+    values = {"B": "x y = # z", "A": "", "C": "'quoted'"}
+    text = format_env(values)
+    assert text == "A=\nB=x y = # z\nC='quoted'\n"
+    assert parse_env_file(text) == values
+    with pytest.raises(ValueError, match="newline"):
+        format_env({"K": "a\nb"})
+
+
+def test_export_reads_back() -> None:
+    values = {"A": "plain", "B": "with space", "C": 'q"uote', "D": "", "E": "x#y"}
+    assert parse_dotenv(format_dotenv(values)) == values
+
+
+def test_values_never_in_argv() -> None:
+    cmd = write_command("hello", {"TOKEN": "very-secret-value"})
+    assert "very-secret-value" not in " ".join(cmd.argv)
+    assert cmd.stdin is not None and b"very-secret-value" in cmd.stdin
+    assert "very-secret-value" not in cmd.line and cmd.line.endswith("<env file: 1 keys>")
+
+
+def test_atomic_write_keeps_the_old_file_on_a_cut(tmp_path: Path) -> None:
+    target = tmp_path / "apps" / "x" / "env.server"
+    old = AtomicWrite(str(target), b"A=old\n").command("w", "l")
+    subprocess.run(list(old.argv), input=old.stdin, check=True)
+    assert target.read_bytes() == b"A=old\n" and oct(target.stat().st_mode)[-3:] == "600"
+    new = AtomicWrite(str(target), b"A=new\n" * 1000).command("w", "l")
+    assert new.stdin is not None
+    for cut in (0, 1, 100, len(new.stdin) // 2, len(new.stdin) - 1):
+        proc = subprocess.run(list(new.argv), input=new.stdin[:cut], capture_output=True)
+        assert proc.returncode == 1 and b"incomplete" in proc.stderr
+        assert target.read_bytes() == b"A=old\n"
+    subprocess.run(list(new.argv), input=new.stdin, check=True)
+    assert target.read_bytes() == b"A=new\n" * 1000
+    assert sorted(p.name for p in target.parent.iterdir()) == ["env.server"]
