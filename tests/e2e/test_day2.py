@@ -86,3 +86,24 @@ def test_commands_before_any_deploy_say_so(clean: None, tmp_path: Path) -> None:
         run = dockyard("-c", str(cfg), *args)
         assert run.returncode != 0 and "dockyard deploy" in run.stderr, run.output
         assert "Traceback" not in run.output
+
+
+def test_deploy_an_existing_image_without_building(clean: None, tmp_path: Path) -> None:
+    directory = tmp_path / "prebuilt"
+    directory.mkdir()
+    cfg = directory / "dockyard.toml"
+    from tests.e2e.conftest import PROXY, SSH_HOST
+
+    cfg.write_text(f'[app]\nname = "prebuilt"\n[server]\nhost = "{SSH_HOST}"\n'
+                   '[build]\nimage = "dockyard-testbed/hello:v2"\n'
+                   '[web]\ndomains = ["prebuilt.test"]\n' + PROXY)
+    run = dockyard("-c", str(cfg), "--json", "deploy", timeout=300)
+    assert run.returncode == 0, run.output
+    result = json.loads(run.stdout)
+    assert result["release"] == "v1" and result["timings"]["build"] < 30
+    assert "docker pull" not in (STATE / "audit.log").read_text()  # present: not pulled
+    assert get(HTTP_PORT, "prebuilt.test") == (200, "hello v2")
+    tagged = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", "dockyard/prebuilt:v1",
+                             "dockyard-testbed/hello:v2"], capture_output=True, text=True)
+    ids = tagged.stdout.split()
+    assert len(ids) == 2 and ids[0] == ids[1]

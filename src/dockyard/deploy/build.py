@@ -161,6 +161,18 @@ def remove_image(ref: str) -> Command:
     return change(["docker", "image", "rm", ref], f"prune {ref}: older than keep_releases")
 
 
+def prune(app: str, keep: list[int]) -> Command:
+    """Remove release images not in ``keep``, then dangling ones: one round trip."""
+    script = ('app=$1; shift; keep=" $* "; '
+              'for tag in $(docker image ls "dockyard/$app" --format "{{.Tag}}"); do '
+              'case "$keep" in *" ${tag#v} "*) ;; *) docker image rm "dockyard/$app:$tag" '
+              '>/dev/null 2>&1 || true ;; esac; done; docker image prune -f >/dev/null')
+    kept = ", ".join(f"v{n}" for n in keep) or "none"
+    return change(["sh", "-c", script, "dockyard-prune", app, *(str(n) for n in keep)],
+                  f"keep the images of {kept} (keep_releases) and remove older and dangling "
+                  "images")
+
+
 def prune_dangling() -> Command:
     return change(["docker", "image", "prune", "-f"], "remove dangling (untagged) images")
 

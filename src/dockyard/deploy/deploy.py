@@ -55,6 +55,8 @@ def config_hash(config: Config) -> str:
 def load_env(t: Target) -> tuple[dict[str, str], dict[str, str]]:
     """(merged, server): the server's values (secrets) over dockyard.toml's [env]. Every
     value is registered for redaction before anything else can print it."""
+    if t.env_cache is not None:
+        return t.env_cache
     raw = t.runner.query(env_state.read_command(t.app), check=False)
     server = env_state.parse_env_file(raw.out) if raw.ok else {}
     t.runner.add_secrets(env_state.redactable(server))
@@ -279,22 +281,21 @@ def _release_command(t: Target, release: Release, env_file: str) -> None:
 
 
 def _finish(t: Target, live: int | None = None) -> None:
-    """Prune images beyond keep_releases (and dangling ones), write pending audit lines."""
+    """Prune images beyond keep_releases (and dangling ones), in one command that also
+    carries the pending audit lines."""
     runner = t.runner
-    state = t.reload_state() if not runner.dry_run else t.state
+    state = t.state
     keep_n = t.config.deploy.keep_releases
-    good = sorted((r.number for r in state.releases if r.outcome in ("live", "superseded")),
-                  reverse=True)
+    outcomes = {r.number: r.outcome for r in state.releases}
+    if live is not None:
+        outcomes[live] = "live"
+    good = sorted((n for n, o in outcomes.items() if o in ("live", "superseded")), reverse=True)
     keep = set(good[:keep_n])
     if state.current:
         keep.add(state.current)
+    if live is not None:
+        keep.add(live)
     newest = max(good, default=0)
-    pending = {r.number for r in state.releases if r.outcome == "pending" and r.number > newest}
-    tags = runner.query(builder.list_tags(t.app), check=False).out.split()
-    for tag_name in tags:
-        number = int(tag_name[1:]) if tag_name.startswith("v") and tag_name[1:].isdigit() else None
-        if number is None or number in keep or number in pending:
-            continue
-        runner.change(builder.remove_image(f"dockyard/{t.app}:{tag_name}"), check=False)
-    runner.change(builder.prune_dangling(), check=False)
+    keep |= {n for n, o in outcomes.items() if o == "pending" and n > newest}
+    runner.change(builder.prune(t.app, sorted(keep)), check=False)
     runner.flush_audit()

@@ -27,6 +27,7 @@ from dockyard.router import config as rc
 from dockyard.router import container as router
 from dockyard.router.ensure import read_routes, route_json, router_files
 from dockyard.state.files import write_files
+from dockyard.state.lock import Lock
 from dockyard.state.releases import Release
 
 from .target import Target
@@ -231,8 +232,12 @@ def _record_live(t: Target, route: rc.Route, server: str, container: str, releas
         files[f"releases/v{old.number}.json"] = old.to_json()
     t.runner.change(write_files(t.app_dir, files, f"record {release.name} as {t.app}'s live "
                                 "release", mode=0o644))
-    routes = [r for r in read_routes(t.runner) if r.app != t.app] + [route]
-    t.runner.change(router.write_files(router_files(routes, gid=t.who.gid, with_cert=False)))
+    # the router's files describe every app: read and rewrite them under the server-wide
+    # lock, so two apps deploying at once never write back each other's old state
+    with Lock(t.runner.host, None, f"deploy {t.app}", dry_run=t.runner.dry_run, wait=30):
+        routes = [r for r in read_routes(t.runner) if r.app != t.app] + [route]
+        t.runner.change(router.write_files(router_files(routes, gid=t.who.gid,
+                                                        with_cert=False)))
 
 
 def _route_domains(t: Target, route: rc.Route) -> None:

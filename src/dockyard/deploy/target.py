@@ -14,9 +14,10 @@ from dockyard.docker import networks
 from dockyard.errors import DockyardError
 from dockyard.host.runner import Runner
 from dockyard.router import config as rc
-from dockyard.router.ensure import ensure_network, ensure_router, read_routes, route_json
-from dockyard.server.setup import Identity, ensure_state_dir, identity
-from dockyard.state import paths
+from dockyard.router.ensure import ensure_router, read_routes, route_json
+from dockyard.server.setup import Identity, state_dir_commands
+from dockyard.state import env as env_state
+from dockyard.state import paths, snapshot
 from dockyard.state import proxy as proxy_state
 from dockyard.state.files import write_files
 from dockyard.state.lock import Lock
@@ -34,6 +35,8 @@ class Target:
     who: Identity = field(default_factory=lambda: Identity("root", 0, 0))
     state: AppState = field(default_factory=lambda: AppState([], None, None))
     route: rc.Route | None = None
+    #: (merged, server) environment, read with the snapshot
+    env_cache: tuple[dict[str, str], dict[str, str]] | None = None
 
     @property
     def app(self) -> str:
@@ -59,19 +62,31 @@ def read_settings(runner: Runner) -> ProxyConfig | None:
 
 def prepare(t: Target, *, create: bool = True) -> None:
     """State dir, proxy settings, app network, router, route slot. ``create=False`` (restart,
-    rollback) still repairs the router but requires the app to exist."""
+    rollback) still repairs the router but requires the app to exist.
+
+    One read-only round trip answers every question; the server-wide lock is taken only when
+    something server-wide must change (router missing or stopped, a network to join, a new
+    slot to give out)."""
     runner = t.runner
-    ensure_state_dir(runner)
-    t.who = identity(runner)
-    server = read_settings(runner)
-    t.settings = proxy_state.effective(t.config, server)
-    if server is None:
+    snap = snapshot.parse(runner.query(snapshot.command(t.app)).out)
+    runner.add_secrets(env_state.redactable(snap.env))
+    t.env_cache = ({**t.config.env, **snap.env}, snap.env)
+    if not snap.state_dir:
+        runner.run_all(state_dir_commands(snap.who))
+    t.who = snap.who
+    t.settings = proxy_state.effective(t.config, snap.proxy)
+    if snap.proxy is None:
         runner.change(proxy_state.write_command(t.settings))
-    t.reload_state()
+    t.state = snap.app
     if not create and not t.state.releases:
         raise DockyardError("DY055", f"{t.app} has not been deployed to "
                             f"{runner.host.label} yet; run: dockyard deploy")
-    ensure_network(runner, t.network, app=t.app)
+    if t.network not in snap.networks:
+        runner.change(networks.create(t.network, app=t.app))
+    mine = next((r for r in snap.routes if r.app == t.app), None)
+    if snap.router_running and t.network in snap.router_networks and mine is not None:
+        t.route = _update_route(t, mine, snap.routes)
+        return
     with Lock(runner.host, None, f"{runner.invocation.subcommand} {t.app}",
               dry_run=runner.dry_run, wait=30):
         ensure_router(runner, t.settings, gid=t.who.gid, app_network=t.network)
@@ -79,35 +94,38 @@ def prepare(t: Target, *, create: bool = True) -> None:
 
 
 def allocate_route(t: Target) -> rc.Route:
-    """The app's router slot: kept from its route.json, or the lowest free one."""
-    cfg = t.config
+    """The app's router slot: kept from its route.json, or the lowest free one (read again
+    here, under the server-wide lock, so two first deploys never take the same slot)."""
     routes = read_routes(t.runner)
     mine = next((r for r in routes if r.app == t.app), None)
+    return _update_route(t, mine, routes) if mine is not None else _new_route(t, routes)
+
+
+def _update_route(t: Target, mine: rc.Route, routes: list[rc.Route]) -> rc.Route:
+    """Port and health settings follow the file; domains must not belong to another app."""
+    cfg = t.config
     for other in routes:
-        if other.app == t.app:
-            continue
-        clash = set(other.domains) & set(cfg.web.domains)
+        clash = set(other.domains) & set(cfg.web.domains) if other.app != t.app else set()
         if clash:
             raise DockyardError(
                 "DY003", f"web.domains: {sorted(clash)[0]} is already routed to app "
                 f"{other.app} on this server; remove it there first, or choose another name")
-    if mine is None:
-        used = {r.slot for r in routes}
-        free = [s for s in range(1, rc.SLOTS + 1) if s not in used]
-        if not free:
-            raise DockyardError(
-                "DY042", f"the router on {t.runner.host.label} already serves {rc.SLOTS} apps, "
-                "its maximum; remove an app (dockyard remove) or use another server")
-        mine = rc.Route(app=t.app, slot=free[0], port=cfg.web.port)
-        fresh = True
-    else:
-        fresh = False
     mine.port = cfg.web.port
     mine.health_path = cfg.web.healthcheck
     mine.health_interval_ms = round(cfg.web.healthcheck_interval * 1000)
     mine.health_timeout_ms = round(cfg.web.healthcheck_timeout * 1000)
-    if fresh:
-        # claim the slot right away (under the server lock) so no other app takes it
-        t.runner.change(write_files(t.app_dir, {"route.json": route_json(mine).encode()},
-                                    f"give {t.app} router slot {mine.backend}", mode=0o644))
+    return mine
+
+
+def _new_route(t: Target, routes: list[rc.Route]) -> rc.Route:
+    used = {r.slot for r in routes}
+    free = [s for s in range(1, rc.SLOTS + 1) if s not in used]
+    if not free:
+        raise DockyardError(
+            "DY042", f"the router on {t.runner.host.label} already serves {rc.SLOTS} apps, "
+            "its maximum; remove an app (dockyard remove) or use another server")
+    mine = _update_route(t, rc.Route(app=t.app, slot=free[0], port=t.config.web.port), routes)
+    # claim the slot right away (under the server lock) so no other app takes it
+    t.runner.change(write_files(t.app_dir, {"route.json": route_json(mine).encode()},
+                                f"give {t.app} router slot {mine.backend}", mode=0o644))
     return mine
