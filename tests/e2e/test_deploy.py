@@ -128,10 +128,10 @@ def test_dry_run_deploy_prints_every_change_and_changes_nothing(clean: None,
     assert any(line.startswith("sh -c 'if docker buildx") and "< <build context:" in line
                for line in changes)
     assert any(line.startswith("docker run -d --name hello-web-v2-") for line in changes)
-    assert any("router-api 'set server slot01/" in line and "fqdn hello-web-v2-" in line
-               for line in changes)
+    assert any("router-api 'set server slot01/" in line and
+               "addr <container address> port 8080'" in line for line in changes)
     order = [next(i for i, line in enumerate(changes) if word in line)
-             for word in ("docker build", "docker run -d", "state ready", "state drain",
+             for word in ("docker build", "docker run -d", "health down", "state ready",
                           "docker stop")]
     assert order == sorted(order), changes
     assert (STATE / "audit.log").read_text() == audit_before

@@ -67,9 +67,13 @@ def test_api_lines() -> None:
         "set server slot01/slot01-web2 fqdn hello-web-v2-aa"
     assert [c.line for c in api.park_server("slot01", "slot01-web1")] == [
         "set server slot01/slot01-web1 state maint",
-        "set server slot01/slot01-web1 fqdn dockyard-router"]
-    assert api.set_server_port("slot03", "slot03-web1", 3000).line == \
-        "set server slot03/slot03-web1 addr 127.0.0.1 port 3000"
+        "set server slot01/slot01-web1 addr 127.0.0.1 port 1"]
+    assert [c.line for c in api.park_server("slot01", "slot01-web1", named=True)][-1] == \
+        "set server slot01/slot01-web1 fqdn dockyard-router"
+    assert api.set_server_health_down("slot01", "slot01-web2").line == \
+        "set server slot01/slot01-web2 health down"
+    assert api.set_server_addr("slot03", "slot03-web1", "172.18.0.5", 3000).line == \
+        "set server slot03/slot03-web1 addr 172.18.0.5 port 3000"
     assert not api.show_stat().changes and api.set_server_state("a", "b", "ready").changes
     with pytest.raises(ValueError):
         api.set_map("/m", "a;show info", "b")
@@ -85,8 +89,8 @@ def test_render_declares_every_slot_and_the_apps_current_server() -> None:
     assert text.count("\nbackend slot") == rc.SLOTS
     assert "backend slot03    # app hello" in text
     assert "    server slot03-web2 hello-web-v7-abcdef:8080\n" in text
-    assert "    server slot03-web1 127.0.0.1:8080 disabled\n" in text
-    assert "    server slot01-web1 127.0.0.1:80 disabled\n" in text
+    assert "    server slot03-web1 127.0.0.1:1 disabled\n" in text
+    assert "    server slot01-web1 127.0.0.1:1 disabled\n" in text
     assert "stats socket /run/dockyard/admin.sock mode 660 gid 0 level admin" in text
     assert "bind :8443 ssl crt /usr/local/etc/haproxy/certs/default.pem alpn h2,http/1.1" in text
     assert "resolvers docker" in text and "nameserver dns 127.0.0.11:53" in text

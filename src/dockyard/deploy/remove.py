@@ -81,6 +81,9 @@ def _unroute(runner: Runner, route: rc.Route) -> None:
         st = stats.get((route.backend, server))
         if st is not None and not st.maint:
             runner.api(api.set_server_state(route.backend, server, "drain"), socket=sock)
+    names = {st.server: st.fqdn for st in api.parse_servers_state(
+        runner.api(api.show_servers_state(route.backend), socket=sock))}
     for server in rc.server_names(route.slot):
-        for call in api.park_server(route.backend, server):
+        named = names.get(server, "-") not in ("-", "")
+        for call in api.park_server(route.backend, server, named=named):
             runner.api(call, socket=sock, check=False)

@@ -134,8 +134,11 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
         _wait_drained(t, backend, draining, cfg.deploy.drain_timeout)
         for s in retired:
             st = old_view.stats.get(s)
-            if s in draining or (st and old_view.fqdn.get(s) not in ("-", rc.PARKED_FQDN)):
-                for call in api.park_server(backend, s):
+            parked = (st is not None and st.maint and st.address == f"{rc.UNUSED_ADDR}:"
+                      f"{rc.UNUSED_PORT}" and old_view.fqdn.get(s) in ("-", "", rc.PARKED_FQDN))
+            if not parked:
+                for call in api.park_server(backend, s, named=_named(old_view, s) and
+                                            old_view.fqdn.get(s) != rc.PARKED_FQDN):
                     runner.api(call, socket=router.API_SOCKET)
         runner.flush_audit()
         _remove_old(t, keep=set(new_names))
@@ -162,17 +165,25 @@ def _settle_processes(t: Target, procs: list[ctr.ContainerSpec], started: float)
                 "old release keeps running; its last log lines follow", tail)
 
 
+def _named(view: RouterView, server: str) -> bool:
+    """Does the slot carry a DNS name? Only slots the on-disk config declared with a
+    container name do (after a router start); the router re-resolves those names."""
+    return view.fqdn.get(server, "-") not in ("-", "")
+
+
 def _free_server(view: RouterView, route: rc.Route) -> str:
-    """A server slot nothing serves from (prefers slots never used, then parked ones)."""
+    """A server slot nothing serves from and that carries no DNS name: deploys point slots
+    at addresses only, so no late DNS answer can ever move a slot that serves."""
     busy = set(view.serving()) | set(route.servers)
     for name in rc.server_names(route.slot):
-        if name not in busy and (name not in view.stats or view.stats[name].maint):
+        if name not in busy and not _named(view, name) and (
+                name not in view.stats or view.stats[name].maint):
             return name
     for name in rc.server_names(route.slot):
-        if name not in busy:
+        if name not in busy and not _named(view, name):
             return name
-    raise DockyardError("DY040", f"every server slot of {route.backend} is busy; run the "
-                        "deploy again (leftovers are cleaned first)")
+    raise DockyardError("DY040", f"no free slot in {route.backend}: every slot serves or carries "
+                        "a name; run the deploy again (leftovers are parked first)")
 
 
 def _add_to_router(t: Target, route: rc.Route, server: str, container: str) -> None:
@@ -184,17 +195,41 @@ def _add_to_router(t: Target, route: rc.Route, server: str, container: str) -> N
     for call in (api.put_map(uris, rc.HEALTH_URI_MAP, server, t.config.web.healthcheck)
                  + api.put_map(hosts, rc.HEALTH_HOST_MAP, server, health_host)):
         runner.api(call, socket=router.API_SOCKET)
-    runner.api(api.set_server_port(backend, server, route.port), socket=router.API_SOCKET)
-    runner.api(api.set_server_fqdn(backend, server, container), socket=router.API_SOCKET)
-    runner.api(api.set_server_state(backend, server, "ready"), socket=router.API_SOCKET)
+    found = runner.query(ctr.address(container, t.network), check=False)
+    ip = found.out.strip() if found.ok and found.out.strip() else "<container address>"
+    runner.api(api.set_server_addr(backend, server, ip, route.port), socket=router.API_SOCKET)
+    if not runner.dry_run:
+        _check_address(t, backend, server, ip, container)
+    # out of maintenance into drain (checked, but sent no requests), counted down until it
+    # passes its checks; _wait_healthy puts it in rotation once the router saw it healthy
+    runner.api(api.ApiCall(f"set server {backend}/{server} state drain",
+                           "let the router health-check the new container without sending "
+                           "it requests yet"), socket=router.API_SOCKET)
+    runner.api(api.set_server_health_down(backend, server), socket=router.API_SOCKET)
+
+
+def _check_address(t: Target, backend: str, server: str, ip: str, container: str) -> None:
+    """Before any traffic: the slot must point at the new container's address."""
+    for _ in range(20):
+        states = api.parse_servers_state(
+            t.runner.api(api.show_servers_state(backend), socket=router.API_SOCKET))
+        mine = next((s for s in states if s.server == server), None)
+        if mine is not None and mine.address == ip:
+            return
+        t.runner.api(api.set_server_addr(backend, server, ip, t.route.port if t.route else 0),
+                     socket=router.API_SOCKET)
+        time.sleep(0.05)
+    raise DockyardError("DY040", f"the router did not take {container}'s address {ip} for "
+                        f"{backend}/{server}; the old release keeps serving")
 
 
 def _wait_healthy(t: Target, backend: str, server: str, container: str) -> None:
     runner = t.runner
     give_up = t.config.web.healthcheck_give_up
     if runner.dry_run:
-        runner.out.write(f"# wait until the router reports {backend}/{server} UP "
-                         f"(give up after {give_up:g}s)\n")
+        runner.out.write(f"# wait until the router's checks pass for {backend}/{server} "
+                         f"(give up after {give_up:g}s), then:\n")
+        runner.api(api.set_server_state(backend, server, "ready"), socket=router.API_SOCKET)
         return
     deadline = time.monotonic() + give_up
     next_container_check = time.monotonic() + 2
@@ -204,7 +239,9 @@ def _wait_healthy(t: Target, backend: str, server: str, container: str) -> None:
         st = stats.get((backend, server))
         if st is not None:
             last = f"{st.status} {st.check} {st.check_desc}".strip()
-            if st.up:
+            if st.status == "DRAIN" and st.check.startswith("L7OK"):
+                runner.api(api.set_server_state(backend, server, "ready"),
+                           socket=router.API_SOCKET)
                 return
         if time.monotonic() >= next_container_check:
             next_container_check = time.monotonic() + 2

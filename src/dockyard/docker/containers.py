@@ -109,6 +109,12 @@ def inspect_state(name: str) -> Command:
                   name], f"is {name} still running?")
 
 
+def address(name: str, network: str) -> Command:
+    return query(["docker", "inspect", "--format",
+                  f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}', name],
+                 f"{name}'s address on the {network} network")
+
+
 def stop_and_remove(names: list[str], timeout: float) -> Command:
     """Stop (SIGTERM, then SIGKILL after ``timeout``) and remove, in one round trip."""
     seconds = str(max(0, round(timeout)))

@@ -53,15 +53,16 @@ def set_server_fqdn(backend: str, server: str, container: str) -> ApiCall:
                  "through Docker's DNS)")
 
 
-def set_server_port(backend: str, server: str, port: int) -> ApiCall:
-    """Pre-declared slots may carry another port: set the app's before the name resolves."""
-    return _call(f"set server {backend}/{server} addr {rc.UNUSED_ADDR} port {port}",
-                 f"use the app's port {port} for this slot")
+def set_server_addr(backend: str, server: str, ip: str, port: int) -> ApiCall:
+    """The container's address, set explicitly: the first health check must reach the new
+    container itself, not whatever the slot pointed at before its new name resolves."""
+    return _call(f"set server {backend}/{server} addr {ip} port {port}",
+                 f"send this slot's checks and traffic to {ip}:{port} (the new container)")
 
 
 def set_server_state(backend: str, server: str, state: str) -> ApiCall:
     why = {
-        "ready": "let the router health-check the new container; traffic starts once it is up",
+        "ready": "the new container passed its health checks: send it requests",
         "drain": "stop sending new requests to the old container; in-flight ones finish",
         "maint": "take the old container out of the router completely",
     }[state]
@@ -87,12 +88,24 @@ def put_map(current: dict[str, str], path: str, key: str, value: str) -> list[Ap
     return [add_map(path, key, value)]
 
 
-def park_server(backend: str, server: str) -> list[ApiCall]:
-    """Retire a server slot: out of rotation, and pointed at a name that always resolves."""
-    return [set_server_state(backend, server, "maint"),
-            _call(f"set server {backend}/{server} fqdn {rc.PARKED_FQDN}",
-                  "park the slot on a name that always resolves (no DNS lookups for a "
-                  "container that is gone)")]
+def set_server_health_down(backend: str, server: str) -> ApiCall:
+    return _call(f"set server {backend}/{server} health down",
+                 "count the new container as down until it passes its health checks, so no "
+                 "request reaches it before it answers")
+
+
+def park_server(backend: str, server: str, *, named: bool = False) -> list[ApiCall]:
+    """Retire a server slot: out of rotation, pointed at a closed port. A slot that carries
+    a container name (from the on-disk config) is renamed to a name that always resolves,
+    so the router stops asking Docker's DNS for a container that is gone."""
+    calls = [set_server_state(backend, server, "maint"),
+             _call(f"set server {backend}/{server} addr {rc.UNUSED_ADDR} port {rc.UNUSED_PORT}",
+                   "point the slot at a closed port: nothing can ever reach it by mistake")]
+    if named:
+        calls.append(_call(f"set server {backend}/{server} fqdn {rc.PARKED_FQDN}",
+                           "rename the slot to a name that always resolves (no DNS lookups "
+                           "for a container that is gone)"))
+    return calls
 
 
 # -- parsing -----------------------------------------------------------------------------

@@ -39,6 +39,8 @@ DEFAULT_CERT = f"{CONFIG_DIR}/certs/default.pem"
 PARKED_FQDN = "dockyard-router"
 #: Servers never used yet carry an address literal: nothing to resolve.
 UNUSED_ADDR = "127.0.0.1"
+#: ... and a closed port: a slot that is not in use can never reach anything.
+UNUSED_PORT = 1
 
 
 #: Mozilla's "intermediate" TLS 1.2 ciphers (TLS 1.3 suites are set separately).
@@ -169,7 +171,7 @@ def _backend(slot: int, route: Route | None) -> str:
         if container:
             lines.append(f"    server {server} {container}:{port}")
         else:
-            lines.append(f"    server {server} {UNUSED_ADDR}:{port} disabled")
+            lines.append(f"    server {server} {UNUSED_ADDR}:{UNUSED_PORT} disabled")
     return "\n".join(lines) + "\n"
 
 
