@@ -45,6 +45,9 @@ def test_lock_argv_and_holder() -> None:
     assert holder is not None and holder.pid == 123
     assert holder.describe() == "ann@lap (deploy) since T"
     assert lock.parse_holder("garbage") is None
+    held, who = lock.parse_status('held\n7 {"user":"bo","host":"h","since":"S","command":"x"}\n')
+    assert held and who is not None and who.pid == 7
+    assert lock.parse_status("free\n") == (False, None)
     assert lock.lock_path(None) == "/var/lib/dockyard/router.lock"
 
 

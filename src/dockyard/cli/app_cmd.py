@@ -246,11 +246,9 @@ def lock_status(ctx: typer.Context) -> None:
     obj = get(ctx)
     runner = obj.runner()
     app = obj.config().app.name
-    out = runner.query(locks.status(app)).out.splitlines()
-    holder = locks.parse_holder(out[1]) if len(out) > 1 and out[0] == "held" else None
+    held, holder = locks.parse_status(runner.query(locks.status(app)).out)
     if obj.json:
-        obj.emit_json({"app": app, "held": bool(out and out[0] == "held"),
-                       "holder": vars(holder) if holder else None})
+        obj.emit_json({"app": app, "held": held, "holder": vars(holder) if holder else None})
     elif holder:
         obj.console.print(f"{app} is locked by {holder.describe()} (pid {holder.pid})",
                           markup=False)
@@ -264,8 +262,7 @@ def lock_release(ctx: typer.Context) -> None:
     obj = get(ctx)
     runner = obj.runner()
     app = obj.config().app.name
-    out = runner.query(locks.status(app)).out.splitlines()
-    holder = locks.parse_holder(out[1]) if len(out) > 1 and out[0] == "held" else None
+    _, holder = locks.parse_status(runner.query(locks.status(app)).out)
     if holder is None:
         obj.say(f"{app} is not locked")
         return

@@ -57,6 +57,13 @@ class Holder:
         return f"{self.user}@{self.host} ({self.command}) since {self.since}"
 
 
+def parse_status(text: str) -> tuple[bool, Holder | None]:
+    """What ``status()`` printed: (held, holder when known)."""
+    lines = text.splitlines()
+    held = bool(lines) and lines[0] == "held"
+    return held, parse_holder(lines[1]) if held and len(lines) > 1 else None
+
+
 def parse_holder(text: str) -> Holder | None:
     pid_text, _, rest = text.strip().partition(" ")
     try:
@@ -109,9 +116,7 @@ class Lock:
             "(or, if it is gone, run: dockyard lock release)")
 
     def holder(self) -> Holder | None:
-        result = self.host.execute(list(status(self.app).argv))
-        lines = result.out.splitlines()
-        return parse_holder(lines[1]) if len(lines) > 1 and lines[0] == "held" else None
+        return parse_status(self.host.execute(list(status(self.app).argv)).out)[1]
 
     def __exit__(self, *exc: object) -> None:
         self.release()
