@@ -50,10 +50,14 @@ def app_status(runner: Runner, app: str) -> tuple[AppState, list[ProcessStatus]]
             stats = api.parse_stat(runner.api(api.show_stat(), socket=router.API_SOCKET))
             states = api.parse_servers_state(
                 runner.api(api.show_servers_state(state.route.backend), socket=router.API_SOCKET))
-            for srv in states:
-                st = stats.get((srv.backend, srv.server))
-                if st is not None and srv.fqdn not in ("-", ""):
-                    router_status[srv.fqdn] = st.status
+            # which container a slot serves: the names a restarted router resolved, and
+            # the containers deploys recorded in route.json (slots get addresses at run time)
+            names = {srv.server: srv.fqdn for srv in states if srv.fqdn not in ("-", "")}
+            names.update(state.route.servers)
+            for server, container in names.items():
+                st = stats.get((state.route.backend, server))
+                if st is not None:
+                    router_status[container] = st.status
         except DockyardError:
             router_status = {}
     rows = []
