@@ -152,15 +152,6 @@ def image_id(image: str) -> Command:
                  f"the id of {image}, recorded with the release")
 
 
-def list_tags(app: str) -> Command:
-    return query(["docker", "image", "ls", f"dockyard/{app}", "--format", "{{.Tag}}"],
-                 f"which release images of {app} are on the server")
-
-
-def remove_image(ref: str) -> Command:
-    return change(["docker", "image", "rm", ref], f"prune {ref}: older than keep_releases")
-
-
 def prune(app: str, keep: list[int]) -> Command:
     """Remove release images not in ``keep``, then dangling ones: one round trip."""
     script = ('app=$1; shift; keep=" $* "; '
@@ -171,10 +162,6 @@ def prune(app: str, keep: list[int]) -> Command:
     return change(["sh", "-c", script, "dockyard-prune", app, *(str(n) for n in keep)],
                   f"keep the images of {kept} (keep_releases) and remove older and dangling "
                   "images")
-
-
-def prune_dangling() -> Command:
-    return change(["docker", "image", "prune", "-f"], "remove dangling (untagged) images")
 
 
 @dataclass

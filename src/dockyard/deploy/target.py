@@ -55,11 +55,6 @@ class Target:
         return self.state
 
 
-def read_settings(runner: Runner) -> ProxyConfig | None:
-    raw = runner.query(proxy_state.read_command(), check=False)
-    return proxy_state.parse(raw.out) if raw.ok else None
-
-
 def prepare(t: Target, *, create: bool = True) -> None:
     """State dir, proxy settings, app network, router, route slot. ``create=False`` (restart,
     rollback) still repairs the router but requires the app to exist.

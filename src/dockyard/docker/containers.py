@@ -123,11 +123,6 @@ def stop_and_remove(names: list[str], timeout: float) -> Command:
                   f"stop the old containers (SIGTERM, SIGKILL after {seconds}s) and remove them")
 
 
-def stop(name: str, timeout: float) -> Command:
-    return change(["docker", "stop", "-t", str(max(0, round(timeout))), name],
-                  f"stop {name}: SIGTERM, then SIGKILL after {round(timeout)}s")
-
-
 def remove(name: str) -> Command:
     return change(["docker", "rm", "-f", name], f"remove {name}")
 
