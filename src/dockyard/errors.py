@@ -39,6 +39,15 @@ CODES: dict[str, tuple[str, int]] = {
     "DY055": ("the app has not been deployed yet", 1),
     "DY056": ("the image build failed", 1),
     "DY057": ("no such process", 2),
+    "DY060": ("no such accessory", 2),
+    "DY061": ("an accessory did not become ready", 1),
+    "DY062": ("a secret an accessory needs is not set", 1),
+    "DY063": ("accessory upgrade refused", 1),
+    "DY064": ("a backup failed", 1),
+    "DY065": ("no such backup", 2),
+    "DY066": ("a restore failed", 1),
+    "DY067": ("a backup's checksum does not match", 1),
+    "DY068": ("a backup file does not fit the accessory", 2),
 }
 
 

@@ -39,6 +39,9 @@ def clean_slate() -> None:
         nets = sh("docker", "network", "ls", "-q", "--filter", f"label={label}").stdout.split()
         if nets:
             sh("docker", "network", "rm", *nets, check=False)
+    vols = sh("docker", "volume", "ls", "-q", "--filter", "label=dockyard.app").stdout.split()
+    if vols:
+        sh("docker", "volume", "rm", "-f", *vols, check=False)
     shutil.rmtree(STATE, ignore_errors=True)
 
 

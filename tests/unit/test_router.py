@@ -103,7 +103,16 @@ def test_render_maps() -> None:
     assert maps["hosts.map"] == "hello.test slot03\nwww.hello.test slot03\n"
     assert "slot03-web1 /health\n" in maps["health_uri.map"]
     assert "slot03-web4 hello.test\n" in maps["health_host.map"]
-    assert rc.render_maps([]) == {"hosts.map": "", "health_uri.map": "", "health_host.map": ""}
+    assert rc.render_maps([]) == {"hosts.map": "", "health_uri.map": "", "health_host.map": "",
+                                  "maintenance.map": ""}
+
+
+def test_every_backend_answers_503_in_maintenance() -> None:
+    text = rc.render([route()], socket_gid=0)
+    rule = ("http-request return status 503 content-type \"text/html; charset=utf-8\" file "
+            "/usr/local/etc/haproxy/maintenance.html hdr Retry-After 30 if "
+            "{ be_name,map(/usr/local/etc/haproxy/maintenance.map) -m found }")
+    assert text.count(rule) == rc.SLOTS
 
 
 def test_server_names_are_unique_across_backends() -> None:

@@ -20,7 +20,7 @@ from dockyard.cli.context import AppContext, get
 from dockyard.deploy import deploy as flows
 from dockyard.deploy.progress import Progress
 from dockyard.deploy.remove import remove_app
-from dockyard.deploy.status import app_status, env_status
+from dockyard.deploy.status import accessory_status, app_status, env_status
 from dockyard.docker import containers as ctr
 from dockyard.errors import DockyardError
 from dockyard.state import lock as locks
@@ -113,10 +113,12 @@ def status(ctx: typer.Context) -> None:
     app = obj.config().app.name
     state, rows = app_status(runner, app)
     env = env_status(runner, obj.config(), state)
+    accessories = accessory_status(runner, app)
     if obj.json:
         obj.emit_json({"app": app, "host": runner.host.label,
                        "current": f"v{state.current}" if state.current else None,
-                       "env": env, "processes": [r.as_dict() for r in rows]})
+                       "env": env, "processes": [r.as_dict() for r in rows],
+                       "accessories": [a.as_dict() for a in accessories]})
         return
     current = f"v{state.current}" if state.current else "none"
     obj.console.print(f"{app} on {runner.host.label}: current release {current}; env: {env}",
@@ -128,6 +130,13 @@ def status(ctx: typer.Context) -> None:
         table.add_row(r.process, r.container, r.release, r.health, r.uptime,
                       ", ".join(r.domains))
     obj.console.print(table)
+    if accessories:
+        acc_table = Table(show_header=True)
+        for column in ("accessory", "type", "container", "image", "state", "uptime"):
+            acc_table.add_column(column, no_wrap=column in ("container", "image"))
+        for a in accessories:
+            acc_table.add_row(a.name, a.type, a.container, a.image, a.state, a.uptime)
+        obj.console.print(acc_table)
 
 
 def _containers(obj: AppContext, process: str) -> list[ctr.Listed]:

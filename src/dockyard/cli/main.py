@@ -10,7 +10,15 @@ from typing import Annotated
 import typer
 
 from dockyard import __version__
-from dockyard.cli import app_cmd, config_cmd, context, env_cmd, router_cmd, server_cmd
+from dockyard.cli import (
+    accessory_cmd,
+    app_cmd,
+    config_cmd,
+    context,
+    env_cmd,
+    router_cmd,
+    server_cmd,
+)
 from dockyard.cli.context import AppContext
 from dockyard.errors import DockyardError
 
@@ -62,6 +70,10 @@ app.command("exec", context_settings=app_cmd.PASSTHROUGH)(app_cmd.exec_)
 app.command("remove")(app_cmd.remove)
 app.add_typer(app_cmd.lock_app, name="lock")
 app.add_typer(env_cmd.app, name="env")
+app.add_typer(accessory_cmd.app, name="accessory")
+app.command("backup")(accessory_cmd.backup)
+app.command("backups")(accessory_cmd.list_backups)
+app.command("restore")(accessory_cmd.restore)
 app.command("config")(config_cmd.show_config)
 app.command("init")(config_cmd.init)
 app.add_typer(server_cmd.app, name="server")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -243,6 +243,174 @@ class ProxyConfig(Section):
         return self
 
 
+ACCESSORY_TYPES = ("postgres", "redis", "volume")
+CRON_FIELD = re.compile(r"^[0-9*/,-]+$")
+SCHEDULE_WORDS = {"hourly": "0 * * * *", "daily": "0 3 * * *", "weekly": "0 3 * * 0"}
+VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def detect_type(image: str) -> str:
+    """postgres, redis or volume, from an image name such as "postgres:16" or
+    "ghcr.io/me/redis-stack:7": the last path component, before its tag."""
+    base = image.split("@")[0].rsplit("/", 1)[-1].split(":")[0].lower()
+    for kind in ("postgres", "redis"):
+        if kind in base:
+            return kind
+    return "volume"
+
+
+def cron_schedule(value: str) -> str:
+    """A cron line's five time fields, from cron syntax or hourly/daily/weekly."""
+    word = value.strip().lstrip("@")
+    if word in SCHEDULE_WORDS:
+        return SCHEDULE_WORDS[word]
+    fields = value.split()
+    if len(fields) != 5 or not all(CRON_FIELD.match(f) for f in fields):
+        raise ValueError(
+            f"{value!r} is not a schedule; write hourly, daily, weekly, or five cron fields "
+            'such as "30 2 * * *" (minute hour day month weekday)'
+        )
+    return " ".join(fields)
+
+
+class BackupConfig(Section):
+    """Scheduled backups of an accessory, taken on the server by a small cron container."""
+
+    schedule: str = Field(
+        description='When: "hourly", "daily" (03:00 UTC), "weekly", or cron syntax such as '
+        '"30 2 * * *" (UTC).'
+    )
+    keep: int = Field(
+        default=7, ge=1, le=1000,
+        description="How many scheduled backups stay; older scheduled ones are deleted after "
+        "each new one. Manual and safety backups are never deleted automatically.",
+    )
+    allow_stop: bool = Field(
+        default=False,
+        description="Required for accessories of type volume: their backup stops the "
+        "accessory while its volumes are copied.",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        return cron_schedule(value)
+
+
+class AccessoryConfig(Section):
+    """A service next to the app (database, cache, ...): started once, kept running, never
+    touched by app deploys, its data in volumes that outlive it."""
+
+    image: str = Field(description='The image, e.g. "postgres:16" or "redis:7".')
+    type: Literal["postgres", "redis", "volume"] | None = Field(
+        default=None,
+        description="How it is checked, backed up and restored: postgres (pg_isready, "
+        "pg_dump), redis (PING, RDB snapshot) or volume (its HEALTHCHECK, a tar of its volumes "
+        "taken while stopped). Detected from the image name when absent.",
+    )
+    cmd: Command | None = Field(
+        default=None, description="Command to run instead of the image's CMD."
+    )
+    env: dict[str, EnvValue] = Field(
+        default_factory=dict,
+        description='Plain environment variables, e.g. { POSTGRES_USER = "app" }.',
+    )
+    secrets: list[str] = Field(
+        default_factory=list,
+        description='Names of keys set with `dockyard env set` that this accessory receives, '
+        'e.g. ["POSTGRES_PASSWORD"]; it gets no other secret.',
+    )
+    volumes: list[str] = Field(
+        default_factory=list,
+        description='"NAME:/path" (a Docker volume, named <app>-NAME on the server) or '
+        '"/server/path:/path" (a directory on the server); add ":ro" for read-only. '
+        "postgres and redis get a data volume (<app>-<accessory>-data) when none is given.",
+    )
+    files: list[str] = Field(
+        default_factory=list,
+        description='Small files uploaded before start, "local/path:/path/in/container", the '
+        "local path relative to dockyard.toml; mounted read-only.",
+    )
+    port: str | None = Field(
+        default=None,
+        description='Publish a port on the server\'s 127.0.0.1 only (for an SSH tunnel), '
+        'e.g. "5432" or "15432:5432". The app never needs it: it reaches the accessory by '
+        "name on its own network.",
+    )
+    backup: BackupConfig | None = Field(
+        default=None,
+        description='Scheduled backups, e.g. { schedule = "daily", keep = 7 }.',
+    )
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        text = str(value)
+        parts = text.split(":")
+        if len(parts) > 2 or not all(p.isdigit() and 1 <= int(p) <= 65535 for p in parts):
+            raise ValueError(f'{value!r} is not a port; write e.g. "5432" or "15432:5432"')
+        return text
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if not ENV_KEY.match(key):
+                raise ValueError(f"{key!r} is not a valid variable name")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if not ENV_KEY.match(key):
+                raise ValueError(f"{key!r} is not a valid variable name")
+            if "\n" in val or "\r" in val:
+                raise ValueError(f"{key} contains a newline, which Docker env files cannot carry")
+        return value
+
+    @field_validator("volumes")
+    @classmethod
+    def _volumes(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parts = item.split(":")
+            mode_ok = len(parts) == 2 or (len(parts) == 3 and parts[2] in ("ro", "rw"))
+            if not mode_ok or not parts[1].startswith("/") or not (
+                    parts[0].startswith("/") or VOLUME_NAME.match(parts[0])):
+                raise ValueError(
+                    f'{item!r} is not a volume; write "NAME:/path/in/container" or '
+                    '"/path/on/server:/path/in/container" (optionally ":ro")'
+                )
+        return value
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, value: list[str]) -> list[str]:
+        for item in value:
+            local, sep, remote = item.rpartition(":")
+            if not sep or not local or not remote.startswith("/"):
+                raise ValueError(
+                    f'{item!r} is not a file mapping; write "local/path:/path/in/container"'
+                )
+        return value
+
+    @property
+    def kind(self) -> str:
+        """The accessory's type, given or detected from the image."""
+        return self.type or detect_type(self.image)
+
+    @model_validator(mode="after")
+    def _backup_stop(self) -> AccessoryConfig:
+        if self.backup is not None and self.kind == "volume" and not self.backup.allow_stop:
+            raise ValueError(
+                "a scheduled backup of a volume accessory stops it while its volumes are "
+                "copied; add allow_stop = true to the backup table to accept that"
+            )
+        return self
+
+
 class Config(Section):
     """A whole dockyard.toml."""
 
@@ -267,6 +435,12 @@ class Config(Section):
     proxy: ProxyConfig = Field(
         default_factory=ProxyConfig, description="Server-wide router settings."
     )
+    accessories: dict[str, AccessoryConfig] = Field(
+        default_factory=dict,
+        description="Services next to the app (PostgreSQL, Redis, anything with a volume), "
+        "one table each: [accessories.db]. The app reaches each by its name on its network, "
+        "e.g. db:5432.",
+    )
 
     @field_validator("processes")
     @classmethod
@@ -280,6 +454,27 @@ class Config(Section):
                     "dashes, starting with a letter"
                 )
         return value
+
+    @field_validator("accessories")
+    @classmethod
+    def _accessories(cls, value: dict[str, AccessoryConfig]) -> dict[str, AccessoryConfig]:
+        for name in value:
+            if name in ("web", "release", "run", "cron") or not PROCESS_NAME.match(name):
+                raise ValueError(
+                    f"{name!r} is not a valid accessory name; use lowercase letters, digits "
+                    'and dashes, starting with a letter (not web, release, run or cron), e.g. '
+                    '"db"'
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Config:
+        clash = sorted(set(self.processes) & set(self.accessories))
+        if clash:
+            raise ValueError(
+                f"{clash[0]!r} is both a process and an accessory; rename one of them"
+            )
+        return self
 
     @field_validator("env")
     @classmethod

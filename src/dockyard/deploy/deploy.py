@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.accessories import flows as accessories
 from dockyard.config.model import Config
 from dockyard.docker import containers as ctr
 from dockyard.docker.images import ensure_image
@@ -81,6 +82,10 @@ def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress)
     with Lock(runner.host, t.app, "deploy", dry_run=runner.dry_run):
         with progress.step("prepare the server", "prepare"):
             prepare(t)
+        if config.accessories or t.snap.cron is not None:
+            site = accessories.from_snapshot(runner, config, config_dir, progress, t.snap,
+                                             t.settings.tools_image)
+            accessories.ensure_for_deploy(site)
         number = t.state.next_number
         git = builder.git_info(config_dir)
         release = Release(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass
 
+from dockyard.accessories import commands as acc_commands
 from dockyard.config.model import Config
 from dockyard.docker import containers as ctr
 from dockyard.errors import DockyardError
@@ -26,6 +27,25 @@ class ProcessStatus:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+@dataclass
+class AccessoryStatus:
+    name: str
+    type: str
+    container: str
+    image: str
+    state: str
+    uptime: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def accessory_status(runner: Runner, app: str) -> list[AccessoryStatus]:
+    found = acc_commands.parse_list(runner.query(acc_commands.list_all(app)).out)
+    return [AccessoryStatus(r.name, r.kind, r.container, r.image, r.state, r.status)
+            for _, r in sorted(found.items())]
 
 
 def env_status(runner: Runner, config: Config, state: AppState) -> str:

@@ -37,6 +37,8 @@ class Target:
     route: rc.Route | None = None
     #: (merged, server) environment, read with the snapshot
     env_cache: tuple[dict[str, str], dict[str, str]] | None = None
+    #: what prepare() read from the server
+    snap: snapshot.Snapshot = field(default_factory=snapshot.Snapshot)
 
     @property
     def app(self) -> str:
@@ -64,10 +66,12 @@ def prepare(t: Target, *, create: bool = True) -> None:
     slot to give out)."""
     runner = t.runner
     snap = snapshot.parse(runner.query(snapshot.command(t.app)).out)
+    t.snap = snap
     runner.add_secrets(env_state.redactable(snap.env))
     t.env_cache = ({**t.config.env, **snap.env}, snap.env)
     if not snap.state_dir:
         runner.run_all(state_dir_commands(snap.who))
+        snap.state_dir = True
     t.who = snap.who
     t.settings = proxy_state.effective(t.config, snap.proxy)
     if snap.proxy is None:
@@ -78,6 +82,7 @@ def prepare(t: Target, *, create: bool = True) -> None:
                             f"{runner.host.label} yet; run: dockyard deploy")
     if t.network not in snap.networks:
         runner.change(networks.create(t.network, app=t.app))
+        snap.networks.add(t.network)
     mine = next((r for r in snap.routes if r.app == t.app), None)
     if snap.router_running and t.network in snap.router_networks and mine is not None:
         t.route = _update_route(t, mine, snap.routes)

@@ -89,20 +89,24 @@ class Host(ABC):
 
     def execute(self, argv: Sequence[str], *, stdin: bytes | None = None,
                 stream: bool = False, timeout: float | None = None,
-                stdin_path: str | None = None) -> Completed:
-        """Run ``argv`` on the host. ``stream`` copies its output to ours as it arrives."""
+                stdin_path: str | None = None, stdout_path: str | None = None) -> Completed:
+        """Run ``argv`` on the host. ``stream`` copies its output to ours as it arrives;
+        ``stdout_path`` writes it to that local file instead (downloads)."""
         local = self.spawn_argv(argv)
         _record(local)
         started = time.monotonic()
         infile = open(stdin_path, "rb") if stdin_path else None  # noqa: SIM115
+        outfile = open(stdout_path, "wb") if stdout_path else None  # noqa: SIM115
         proc = subprocess.Popen(
             local,
             stdin=infile or (subprocess.PIPE if stdin is not None else subprocess.DEVNULL),
-            stdout=None if stream else subprocess.PIPE,
+            stdout=outfile or (None if stream else subprocess.PIPE),
             stderr=subprocess.PIPE,
         )
         if infile:
             infile.close()
+        if outfile:
+            outfile.close()
         try:
             out, err = proc.communicate(input=stdin, timeout=timeout)
         except subprocess.TimeoutExpired:

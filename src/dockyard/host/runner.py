@@ -77,11 +77,13 @@ class Runner:
 
     # -- running -------------------------------------------------------------------------
     def query(self, command: Command, *, check: bool = True,
-              timeout: float | None = None) -> Completed:
-        """Run a read-only command; also under --dry-run, where it is shown as a query."""
+              timeout: float | None = None, stdout_path: str | None = None) -> Completed:
+        """Run a read-only command; also under --dry-run, where it is shown as a query.
+        ``stdout_path``: its output goes to that local file (a download)."""
         if self.dry_run:
             self._print(f"# query: {self.redact(command.line)}")
-        return self._execute(command, check=check, stream=False, timeout=timeout)
+        return self._execute(command, check=check, stream=False, timeout=timeout,
+                             stdout_path=stdout_path)
 
     def change(self, command: Command, *, check: bool = True, stream: bool = False,
                timeout: float | None = None) -> Completed | None:
@@ -175,12 +177,13 @@ class Runner:
         return json.dumps(fields, ensure_ascii=False, separators=(",", ":")) + "\n"
 
     def _execute(self, command: Command, *, check: bool, stream: bool,
-                 timeout: float | None, audited: bool = False) -> Completed:
+                 timeout: float | None, audited: bool = False,
+                 stdout_path: str | None = None) -> Completed:
         argv = self._audited(command) if audited else list(command.argv)
         if self.verbose and stream:
             print(f"  {self.host.label}$ {self.redact(command.line)}", file=sys.stderr)
         result = self.host.execute(argv, stdin=command.stdin, stream=stream, timeout=timeout,
-                                   stdin_path=command.stdin_path)
+                                   stdin_path=command.stdin_path, stdout_path=stdout_path)
         if self.verbose:
             mark = "" if result.ok else f" [exit {result.returncode}]"
             print(f"  {self.host.label}$ {self.redact(command.line)}  "

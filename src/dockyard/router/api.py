@@ -81,6 +81,14 @@ def del_map(path: str, key: str) -> ApiCall:
     return _call(f"del map {path} {key}", f"stop routing {key}")
 
 
+def maintenance(backend: str, *, on: bool) -> ApiCall:
+    """An app in maintenance answers 503 with a short page (its servers stay as they are)."""
+    if on:
+        return _call(f"add map {rc.MAINTENANCE_MAP} {backend} 1",
+                     f"{backend} answers 503 (maintenance) from now on")
+    return _call(f"del map {rc.MAINTENANCE_MAP} {backend}", f"{backend} serves again")
+
+
 def put_map(current: dict[str, str], path: str, key: str, value: str) -> list[ApiCall]:
     """Idempotent map update: set when present with another value, add when missing."""
     if key in current:

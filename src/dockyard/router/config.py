@@ -33,6 +33,9 @@ API_SOCKET = f"{RUN_DIR}/admin.sock"
 HOSTS_MAP = f"{CONFIG_DIR}/hosts.map"
 HEALTH_URI_MAP = f"{CONFIG_DIR}/health_uri.map"
 HEALTH_HOST_MAP = f"{CONFIG_DIR}/health_host.map"
+#: Backends (apps) in maintenance (a restore runs): the router answers 503 with a short page.
+MAINTENANCE_MAP = f"{CONFIG_DIR}/maintenance.map"
+MAINTENANCE_PAGE = f"{CONFIG_DIR}/maintenance.html"
 DEFAULT_CERT = f"{CONFIG_DIR}/certs/default.pem"
 #: A name that always resolves on every network the router is on: retired servers point at
 #: it, so HAProxy never keeps asking Docker's DNS for a container that no longer exists.
@@ -161,6 +164,8 @@ def _backend(slot: int, route: Route | None) -> str:
         f"    http-check send meth GET uri-lf %[srv_name,map({HEALTH_URI_MAP},/up)] ver HTTP/1.1 "
         f"hdr Host %[srv_name,map({HEALTH_HOST_MAP},localhost)]",
         "    http-check expect status 200-399",
+        f"    http-request return status 503 content-type \"text/html; charset=utf-8\" file "
+        f"{MAINTENANCE_PAGE} hdr Retry-After 30 if {{ be_name,map({MAINTENANCE_MAP}) -m found }}",
         f"    default-server check inter {inter} fastinter 250ms downinter 1s rise 2 fall 3 "
         "resolvers docker resolve-prefer ipv4 init-addr last,libc,none",
     ]
@@ -187,7 +192,18 @@ def render_maps(routes: list[Route]) -> dict[str, str]:
             uris.append(f"{server} {route.health_path}")
             health_hosts.append(f"{server} {route.health_host}")
     return {
+        "maintenance.map": "",
         "hosts.map": "".join(f"{line}\n" for line in hosts),
         "health_uri.map": "".join(f"{line}\n" for line in uris),
         "health_host.map": "".join(f"{line}\n" for line in health_hosts),
     }
+
+
+MAINTENANCE_HTML = """\
+<!doctype html>
+<html><head><meta charset="utf-8"><title>Down for maintenance</title></head>
+<body style="font-family: sans-serif; margin: 4em auto; max-width: 32em">
+<h1>Down for maintenance</h1>
+<p>This site is being restored from a backup and will be back in a few moments.</p>
+</body></html>
+"""

@@ -50,6 +50,7 @@ def route_json(route: rc.Route) -> str:
 def router_files(routes: list[rc.Route], *, gid: int, with_cert: bool) -> dict[str, bytes]:
     files = {"haproxy.cfg": rc.render(routes, socket_gid=gid).encode()}
     files.update({name: text.encode() for name, text in rc.render_maps(routes).items()})
+    files["maintenance.html"] = rc.MAINTENANCE_HTML.encode()
     if with_cert:
         files["certs/default.pem"] = default_pem()
     return files

@@ -11,3 +11,4 @@ LOCK = f"{ROOT}/lock"
 
 def app_dir(app: str) -> str:
     return f"{APPS}/{app}"
+BACKUPS = f"{ROOT}/backups"

@@ -8,8 +8,11 @@ has one section per question.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 
+from dockyard.accessories import commands as acc_commands
+from dockyard.accessories import cron
 from dockyard.config.model import ProxyConfig
 from dockyard.host.command import Command, query
 from dockyard.router import config as rc
@@ -20,7 +23,8 @@ from dockyard.state import paths
 from dockyard.state import proxy as proxy_state
 from dockyard.state.releases import AppState, parse_state, read_state
 
-SECTIONS = ("statedir", "id", "proxy", "app", "networks", "router", "routes", "env")
+SECTIONS = ("statedir", "id", "proxy", "app", "networks", "router", "routes", "env",
+            "accessories", "cron")
 
 
 def command(app: str) -> Command:
@@ -35,6 +39,8 @@ def command(app: str) -> Command:
         f"{router.NAME} 2>/dev/null",
         f"echo --routes; cat {paths.APPS}/*/route.json 2>/dev/null",
         f"echo --env; cat {env_state.env_path(app)} 2>/dev/null",
+        f"echo --accessories; {shlex.join(acc_commands.list_all(app).argv)} 2>/dev/null",
+        f"echo --cron; {shlex.join(cron.inspect(app).argv)} 2>/dev/null",
         "true",
     ])
     return query(["sh", "-c", script], f"read the server's state for {app} in one round trip")
@@ -52,6 +58,9 @@ class Snapshot:
     router_networks: set[str] = field(default_factory=set)
     routes: list[rc.Route] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    accessories: dict[str, acc_commands.Running] = field(default_factory=dict)
+    #: the backup scheduler: (config hash, state), or None when it does not exist
+    cron: tuple[str, str] | None = None
 
 
 def parse(text: str) -> Snapshot:
@@ -82,4 +91,8 @@ def parse(text: str) -> Snapshot:
             except (TypeError, ValueError):
                 continue
     snap.env = env_state.parse_env_file("\n".join(parts["env"]))
+    snap.accessories = acc_commands.parse_list("\n".join(parts["accessories"]))
+    cron_text = " ".join(parts["cron"]).split()
+    if len(cron_text) == 2:
+        snap.cron = (cron_text[0], cron_text[1])
     return snap

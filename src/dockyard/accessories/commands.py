@@ -1,0 +1,158 @@
+"""Docker commands for accessories. Builders only: they return argv, never run anything.
+
+Accessory containers carry ``dockyard.app`` and ``dockyard.accessory`` (no
+``dockyard.process``), so app deploys, which retire containers by process, never touch them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockyard.docker.containers import LOG_OPTS
+from dockyard.host.command import Command, change, query
+
+from .spec import Accessory
+
+LIST_FORMAT = ('{{.Names}}\t{{.Label "dockyard.accessory"}}\t{{.Label "dockyard.accessory.type"}}'
+               '\t{{.Image}}\t{{.State}}\t{{.Status}}\t{{.Label "dockyard.config"}}')
+READY_TIMEOUT = 120
+
+
+def create_volumes(acc: Accessory) -> list[Command]:
+    """Docker volumes are created explicitly, labelled, so ``remove --volumes`` finds them;
+    creating one that exists changes nothing."""
+    return [change(["docker", "volume", "create", "--label", f"dockyard.app={acc.app}",
+                    "--label", f"dockyard.accessory={acc.name}", m.source],
+                   f"the {m.source} volume holds {acc.name}'s data; it outlives the container")
+            for m in acc.mounts() if m.named]
+
+
+def run(acc: Accessory, config_hash: str) -> Command:
+    argv = ["docker", "run", "-d", "--name", acc.container,
+            "--label", f"dockyard.app={acc.app}", "--label", f"dockyard.accessory={acc.name}",
+            "--label", f"dockyard.accessory.type={acc.kind}",
+            "--label", f"dockyard.config={config_hash}",
+            "--network", acc.network, "--network-alias", acc.name,
+            "--init", "--restart", "unless-stopped", *LOG_OPTS, "--env-file", acc.env_file]
+    for m in acc.mounts():
+        argv += ["-v", m.arg]
+    for up in acc.uploads():
+        argv += ["-v", f"{acc.files_dir}/{up.stored}:{up.target}:ro"]
+    published = acc.publish()
+    if published:
+        argv += ["-p", published]
+    argv.append(acc.image)
+    argv += acc.config.cmd or []
+    why = (f"start {acc.name} ({acc.kind}) on the {acc.network} network, where the app "
+           f"reaches it as {acc.name}; restarted by Docker unless stopped")
+    return change(argv, why)
+
+
+def start(acc: Accessory) -> Command:
+    return change(["docker", "start", acc.container], f"start {acc.container}")
+
+
+def stop(acc: Accessory) -> Command:
+    return change(["docker", "stop", acc.container],
+                  f"stop {acc.container} (its data stays in its volumes)")
+
+
+def restart(acc: Accessory) -> Command:
+    return change(["docker", "restart", acc.container], f"restart {acc.container}")
+
+
+def remove(acc: Accessory) -> Command:
+    return change(["docker", "rm", "-f", acc.container],
+                  f"remove the {acc.container} container (volumes are kept)")
+
+
+def remove_volumes(acc: Accessory) -> Command | None:
+    named = [m.source for m in acc.mounts() if m.named]
+    if not named:
+        return None
+    return change(["docker", "volume", "rm", "-f", *named],
+                  f"delete {acc.name}'s volumes: its data is gone after this")
+
+
+def logs(acc: Accessory, *, tail: int, follow: bool) -> Command:
+    argv = ["docker", "logs", "--tail", str(tail), *(["-f"] if follow else []), acc.container]
+    return query(argv, f"{acc.container}'s logs")
+
+
+def exec_in(acc: Accessory, command: list[str], *, tty: bool) -> Command:
+    return change(["docker", "exec", "-i", *(["-t"] if tty else []), acc.container, *command],
+                  f"run a command inside {acc.container}")
+
+
+def list_all(app: str) -> Command:
+    return query(["docker", "ps", "-a", "--filter", f"label=dockyard.app={app}",
+                  "--filter", "label=dockyard.accessory", "--format", LIST_FORMAT],
+                 f"list {app}'s accessories")
+
+
+@dataclass(frozen=True)
+class Running:
+    container: str
+    name: str
+    kind: str
+    image: str
+    state: str
+    status: str
+    config_hash: str
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+def parse_list(text: str) -> dict[str, Running]:
+    out = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 7 and parts[1]:
+            out[parts[1]] = Running(*parts[:7])
+    return out
+
+
+#: Polls readiness on the server, so waiting costs one round trip, not one per try.
+READY_SCRIPT = r"""
+c=$1; kind=$2; timeout=$3
+end=$(( $(date +%s) + timeout ))
+while :; do
+  st=$(docker inspect "$c" 2>/dev/null \
+    -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}') \
+    || { echo "$c does not exist" >&2; exit 3; }
+  if [ "${st%%/*}" = running ]; then
+    case $kind in
+      postgres) docker exec "$c" sh -c \
+          'exec pg_isready -q -h 127.0.0.1 -U "${POSTGRES_USER:-postgres}"' >/dev/null 2>&1 \
+          && exit 0 ;;
+      redis) [ "$(docker exec "$c" redis-cli ping 2>/dev/null)" = PONG ] && exit 0 ;;
+      *) case ${st#*/} in healthy|'') exit 0 ;; esac ;;
+    esac
+  fi
+  [ "$(date +%s)" -ge "$end" ] && { echo "$c is $st after ${timeout}s" >&2; exit 1; }
+  sleep 0.5
+done
+"""
+
+
+def wait_ready(acc: Accessory, timeout: int = READY_TIMEOUT) -> Command:
+    check = {"postgres": "pg_isready", "redis": "redis-cli ping"}.get(
+        acc.kind, "its HEALTHCHECK, or running when it has none")
+    return query(["sh", "-c", READY_SCRIPT, "dockyard-ready", acc.container, acc.kind,
+                  str(timeout)],
+                 f"wait until {acc.name} answers ({check}), at most {timeout}s")
+
+
+def image_major(image: str) -> Command:
+    """The PostgreSQL major version an image would run (``postgres --version``)."""
+    return query(["docker", "run", "--rm", "--entrypoint", "postgres", "--network", "none",
+                  image, "--version"], f"which PostgreSQL version {image} runs")
+
+
+def data_major(acc: Accessory) -> Command:
+    """The major version the data directory was created by (its PG_VERSION file)."""
+    return query(["docker", "exec", acc.container, "sh", "-c",
+                  'cat "${PGDATA:-/var/lib/postgresql/data}/PG_VERSION"'],
+                 f"which PostgreSQL version created {acc.name}'s data")

@@ -1,0 +1,388 @@
+"""Accessory orchestration: boot, upgrade, remove, backup, restore, and the backup scheduler.
+
+Each flow reads the server once (the same snapshot a deploy reads), then runs builders'
+commands through the runner, so ``--dry-run`` shows every step and the audit log records
+them. Data is never deleted unless asked: volumes outlive containers, a restore and an
+upgrade take a backup first.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockyard.config.model import Config
+from dockyard.deploy.progress import Progress
+from dockyard.docker import networks
+from dockyard.docker.images import ensure_image
+from dockyard.errors import CommandFailed, DockyardError
+from dockyard.host.runner import Runner
+from dockyard.router import api
+from dockyard.router import container as router
+from dockyard.server.setup import state_dir_commands
+from dockyard.state import env as env_state
+from dockyard.state import paths, snapshot
+from dockyard.state import proxy as proxy_state
+from dockyard.state.files import write_files
+from dockyard.state.lock import Lock
+
+from . import backups, cron
+from . import commands as cmds
+from .spec import Accessory, resolve, resolve_all
+
+LOG_TAIL = 30
+
+
+@dataclass
+class Site:
+    """What accessory commands need to know about the server, read in one round trip."""
+
+    runner: Runner
+    config: Config
+    base_dir: Path
+    progress: Progress
+    snap: snapshot.Snapshot = field(default_factory=snapshot.Snapshot)
+    tools_image: str = ""
+
+    @property
+    def app(self) -> str:
+        return self.config.app.name
+
+    def accessory(self, name: str) -> Accessory:
+        return resolve(self.config, name, self.base_dir)
+
+    def all(self) -> list[Accessory]:
+        return resolve_all(self.config, self.base_dir)
+
+    def running(self, acc: Accessory) -> cmds.Running | None:
+        return self.snap.accessories.get(acc.name)
+
+    def refresh(self) -> None:
+        self.snap.accessories = cmds.parse_list(self.runner.query(cmds.list_all(self.app)).out)
+
+
+def read_site(runner: Runner, config: Config, base_dir: Path, progress: Progress) -> Site:
+    site = Site(runner, config, base_dir, progress)
+    site.snap = snapshot.parse(runner.query(snapshot.command(config.app.name)).out)
+    runner.add_secrets(env_state.redactable(site.snap.env))
+    site.tools_image = proxy_state.effective(config, site.snap.proxy).tools_image
+    return site
+
+
+def from_snapshot(runner: Runner, config: Config, base_dir: Path, progress: Progress,
+                  snap: snapshot.Snapshot, tools_image: str) -> Site:
+    """For deploy, which has read the snapshot already."""
+    return Site(runner, config, base_dir, progress, snap, tools_image)
+
+
+# -- boot, start, upgrade, remove ----------------------------------------------------------
+
+def boot(site: Site, acc: Accessory) -> None:
+    """Create what the accessory needs and start it; wait until it answers."""
+    runner = site.runner
+    if not site.snap.state_dir:
+        runner.run_all(state_dir_commands(site.snap.who))
+        site.snap.state_dir = True
+    if acc.network not in site.snap.networks:
+        runner.change(networks.create(acc.network, app=site.app))
+        site.snap.networks.add(acc.network)
+    env = acc.env(site.snap.env)
+    digest = acc.config_hash(site.snap.env)
+    with site.progress.step(f"boot {acc.name} ({acc.kind}, {acc.image})", f"boot {acc.name}"):
+        runner.change(write_files(
+            paths.app_dir(site.app), {f"accessories/{acc.name}.env":
+                                      env_state.format_env(env).encode()},
+            f"write {acc.name}'s environment (its env and the secrets it lists), readable "
+            "only by you", mode=0o600, label=f"<{acc.name} env file, {len(env)} keys>"))
+        uploads = acc.read_uploads()
+        if uploads:
+            runner.change(write_files(acc.files_dir, uploads,
+                                      f"upload {acc.name}'s files (mounted read-only)",
+                                      mode=0o644))
+        ensure_image(runner, acc.image)
+        runner.run_all(cmds.create_volumes(acc))
+        runner.change(cmds.run(acc, digest))
+    wait_ready(site, acc)
+
+
+def wait_ready(site: Site, acc: Accessory) -> None:
+    runner = site.runner
+    with site.progress.step(f"wait until {acc.name} is ready", f"ready {acc.name}"):
+        if runner.dry_run:
+            runner.out.write(f"# wait until {acc.name} answers (at most "
+                             f"{cmds.READY_TIMEOUT}s)\n")
+            return
+        result = runner.query(cmds.wait_ready(acc), check=False)
+        if not result.ok:
+            raise DockyardError(
+                "DY061", f"{acc.name} did not become ready on {runner.host.label} "
+                f"({result.err.strip() or 'no answer'}); its last log lines follow",
+                _logs(site, acc))
+
+
+def ensure_for_deploy(site: Site) -> None:
+    """Deploys boot missing accessories and wait for them; running ones are not touched
+    (a changed setting is pointed out, applied only by ``accessory upgrade``)."""
+    for acc in site.all():
+        found = site.running(acc)
+        if found is None:
+            boot(site, acc)
+            continue
+        if found.config_hash != acc.config_hash(site.snap.env):
+            site.progress.warn(f"{acc.name}'s settings in dockyard.toml differ from the running "
+                               f"container; apply them with: dockyard accessory upgrade "
+                               f"{acc.name}")
+        if not found.running:
+            site.progress.warn(f"{acc.name} is {found.state}, not running; start it with: "
+                               f"dockyard accessory start {acc.name}")
+    update_schedule(site)
+
+
+def update_schedule(site: Site, *, without: str | None = None) -> None:
+    """The backup scheduler matches the config: (re)created when its schedule changed,
+    removed when no accessory has one."""
+    runner = site.runner
+    accs = [a for a in site.all() if a.name != without]
+    current = site.snap.cron
+    if not cron.wanted(accs):
+        if current is not None:
+            runner.change(cron.remove(site.app))
+            site.snap.cron = None
+        return
+    digest = cron.config_hash(accs, site.tools_image)
+    if current is not None and current == (digest, "running"):
+        return
+    runner.change(cron.write(site.app, accs, site.tools_image))
+    ensure_image(runner, site.tools_image)
+    if current is not None:
+        runner.change(cron.remove(site.app))
+    runner.change(cron.run(site.app, site.tools_image, digest))
+    site.snap.cron = (digest, "running")
+
+
+def require(site: Site, acc: Accessory, *, running: bool = False) -> cmds.Running:
+    found = site.running(acc)
+    if found is None:
+        raise DockyardError("DY060", f"{acc.name} is not booted on {site.runner.host.label}; "
+                            f"run: dockyard accessory boot {acc.name}")
+    if running and not found.running and not site.runner.dry_run:
+        raise DockyardError("DY061", f"{acc.name} is {found.state}, not running; run: "
+                            f"dockyard accessory start {acc.name}")
+    return found
+
+
+def upgrade(site: Site, acc: Accessory) -> str | None:
+    """New image (and any changed setting), same data; a backup first. Returns its id."""
+    runner = site.runner
+    found = require(site, acc)
+    if acc.kind == "postgres":
+        check_postgres_upgrade(site, acc, found)
+    taken = None
+    if found.running:
+        taken = take_backup(site, acc, "pre-upgrade").id
+    ensure_image(runner, acc.image)
+    runner.change(cmds.remove(acc))
+    site.snap.accessories.pop(acc.name, None)
+    boot(site, acc)
+    update_schedule(site)
+    return taken
+
+
+def remove(site: Site, acc: Accessory, *, volumes: bool) -> None:
+    runner = site.runner
+    if site.running(acc) is not None:
+        runner.change(cmds.remove(acc))
+    if volumes:
+        cmd = cmds.remove_volumes(acc)
+        if cmd is not None:
+            runner.change(cmd)
+    update_schedule(site, without=acc.name)
+
+
+# -- PostgreSQL major versions --------------------------------------------------------------
+
+def major_of(version_text: str) -> int | None:
+    """15 from "15", "postgres (PostgreSQL) 15.10 (Debian 15.10-0+deb12u1)", "9.6"->9."""
+    m = re.search(r"(?:PostgreSQL\)\s*)?(\d+)(?:\.\d+)*", version_text)
+    return int(m.group(1)) if m else None
+
+
+def tag_major(image: str) -> int | None:
+    """16 from postgres:16, postgres:16.2-alpine, ghcr.io/x/postgres:16-bookworm."""
+    name = image.split("@")[0].rsplit("/", 1)[-1]
+    if ":" not in name:
+        return None
+    m = re.match(r"(\d+)", name.split(":", 1)[1])
+    return int(m.group(1)) if m else None
+
+
+def refuse_major_change(name: str, data_major: int | None, new_major: int | None,
+                        old_image: str, new_image: str) -> None:
+    """PostgreSQL cannot open a data directory of another major version: refuse, and say
+    what works instead."""
+    if data_major is None or new_major is None or data_major == new_major:
+        return
+    raise DockyardError(
+        "DY063", f"{name} holds PostgreSQL {data_major} data and {new_image} runs PostgreSQL "
+        f"{new_major}, which cannot open it; nothing was changed (it keeps running "
+        f"{old_image})",
+        [f"  a major upgrade needs a dump and restore: dockyard backup {name}; add a new "
+         f"accessory with image {new_image!r} and an empty volume; dockyard accessory boot "
+         "NEW; dockyard restore NEW ID --from-file <the dump> (or use pg_upgrade by hand)"])
+
+
+def check_postgres_upgrade(site: Site, acc: Accessory, found: cmds.Running) -> None:
+    runner = site.runner
+    refuse_major_change(acc.name, tag_major(found.image), tag_major(acc.image), found.image,
+                        acc.image)
+    if runner.dry_run or not found.running:
+        return
+    data = runner.query(cmds.data_major(acc), check=False)
+    ensure_image(runner, acc.image)
+    new = runner.query(cmds.image_major(acc.image), check=False)
+    refuse_major_change(acc.name, major_of(data.out) if data.ok else None,
+                        major_of(new.out) if new.ok else None, found.image, acc.image)
+
+
+# -- backups ------------------------------------------------------------------------------
+
+def take_backup(site: Site, acc: Accessory, why: str = "manual") -> backups.Backup:
+    runner = site.runner
+    require(site, acc, running=acc.kind != "volume")
+    if acc.kind == "volume":
+        ensure_image(runner, site.tools_image)
+    with site.progress.step(f"back up {acc.name} ({why})", f"backup {acc.name}"):
+        if acc.kind == "volume":
+            site.progress.note(f"{acc.name} is stopped while its volumes are copied")
+        try:
+            result = runner.change(backups.take(acc, why, site.tools_image))
+        except CommandFailed as exc:
+            raise DockyardError("DY064", f"backing up {acc.name} failed on "
+                                f"{runner.host.label} (exit {exc.returncode}); nothing was "
+                                "kept", exc.details) from None
+    if result is None:  # dry run
+        return backups.Backup(f"<{why} backup>", "", "", why, 0, "")
+    lines = result.out.strip().splitlines()
+    found = backups.parse_line(lines[-1]) if lines else None
+    if found is None:
+        raise DockyardError("DY064", f"backing up {acc.name} gave no result line")
+    return found
+
+
+def list_backups(site: Site, acc: Accessory) -> list[backups.Backup]:
+    return backups.parse_list(site.runner.query(backups.listing(acc)).out)
+
+
+def find_backup(site: Site, acc: Accessory, wanted: str) -> backups.Backup:
+    found = list_backups(site, acc)
+    for b in found:
+        if wanted in (b.id, b.file):
+            return b
+    ids = ", ".join(b.id for b in found[-5:]) or "none"
+    raise DockyardError("DY065", f"{acc.name} has no backup {wanted!r} on "
+                        f"{site.runner.host.label}; the newest: {ids} (see: dockyard backups "
+                        f"{acc.name})")
+
+
+def download(site: Site, acc: Accessory, backup: backups.Backup, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    dest = directory / backup.file
+    if site.runner.dry_run:
+        site.runner.out.write(f"# copy {backup.file} to {dest} and check its SHA-256\n")
+        return dest
+    partial = dest.with_name(dest.name + ".partial")
+    result = site.runner.query(backups.download(acc, backup), check=False,
+                               stdout_path=str(partial))
+    if not result.ok:
+        partial.unlink(missing_ok=True)
+        raise DockyardError("DY064", f"copying {backup.file} failed: {result.err.strip()}")
+    local = backups.sha256_file(partial)
+    if local != backup.sha256:
+        partial.unlink(missing_ok=True)
+        raise DockyardError("DY067", f"{backup.file}: the copy's SHA-256 is {local}, the "
+                            f"server recorded {backup.sha256}; the copy was deleted")
+    partial.replace(dest)
+    return dest
+
+
+def upload(site: Site, acc: Accessory, local: Path) -> backups.Backup:
+    """Put a dump from this machine next to the server's backups (id ``<time>-upload``)."""
+    if not local.is_file():
+        raise DockyardError("DY005", f"--from-file: {local} does not exist")
+    with local.open("rb") as fh:
+        kind = backups.detect_kind(fh.read(512))
+    if kind != acc.kind:
+        what = {"postgres": "a PostgreSQL custom-format dump (pg_dump -Fc)",
+                "redis": "a Redis RDB file", "volume": "a tar archive of the volumes",
+                None: "not a file Dockyard can restore"}
+        raise DockyardError("DY068", f"{local} is {what[kind]}, but {acc.name} is a {acc.kind} "
+                            f"accessory, which restores from {what[acc.kind]}")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    file = f"{stamp}-upload.{backups.EXTENSIONS[acc.kind]}"
+    digest = backups.sha256_file(local)
+    result = site.runner.change(backups.upload(acc, local, file))
+    if result is None:
+        return backups.Backup(f"{stamp}-upload", file, "", "upload", local.stat().st_size,
+                              digest)
+    found = backups.parse_line(result.out.strip().splitlines()[-1])
+    if found is None or found.sha256 != digest:
+        raise DockyardError("DY067", f"{local}: the server's copy has SHA-256 "
+                            f"{found.sha256 if found else '?'}, this file {digest}")
+    return found
+
+
+def restore(site: Site, acc: Accessory, backup: backups.Backup) -> str:
+    """Safety backup, app in maintenance, restore, ready, app back. Returns the safety id."""
+    runner = site.runner
+    require(site, acc, running=acc.kind != "volume")
+    safety = take_backup(site, acc, "pre-restore")
+    with maintenance(site):
+        with site.progress.step(f"restore {acc.name} from {backup.id}", f"restore {acc.name}"):
+            if acc.kind == "volume":
+                ensure_image(runner, site.tools_image)
+            try:
+                runner.change(backups.restore(acc, backup, site.tools_image))
+            except CommandFailed as exc:
+                raise DockyardError(
+                    "DY066", f"restoring {acc.name} from {backup.id} failed (exit "
+                    f"{exc.returncode}); the safety backup {safety.id} holds what was there: "
+                    f"dockyard restore {acc.name} {safety.id}", exc.details) from None
+        wait_ready(site, acc)
+    return safety.id
+
+
+@contextmanager
+def maintenance(site: Site) -> Iterator[None]:
+    """The app's web answers 503 with a short page while the block runs (when it is
+    routed); brought back whatever happens."""
+    runner = site.runner
+    route = site.snap.app.route
+    if route is None or not site.snap.router_running:
+        yield
+        return
+    runner.api(api.maintenance(route.backend, on=True), socket=router.API_SOCKET)
+    site.progress.note(f"{site.app} answers 503 (maintenance) until the restore is done")
+    try:
+        yield
+    finally:
+        runner.api(api.maintenance(route.backend, on=False), socket=router.API_SOCKET,
+                   check=False)
+        runner.flush_audit()
+
+
+def _logs(site: Site, acc: Accessory) -> list[str]:
+    result = site.runner.query(cmds.logs(acc, tail=LOG_TAIL, follow=False), check=False)
+    lines = (result.out + result.err).splitlines()[-LOG_TAIL:]
+    return [f"  | {site.runner.redact(line)}" for line in lines] or ["  (no log output)"]
+
+
+@contextmanager
+def locked(site: Site, what: str) -> Iterator[None]:
+    """Accessory changes take the app's lock, like deploys."""
+    with Lock(site.runner.host, site.app, what, dry_run=site.runner.dry_run):
+        yield
+    site.runner.flush_audit()
