@@ -33,7 +33,8 @@ class FakeHost(Host):
         return list(argv)
 
     def execute(self, argv: Sequence[str], *, stdin: bytes | None = None, stream: bool = False,
-                timeout: float | None = None, stdin_path: str | None = None) -> Completed:
+                timeout: float | None = None, stdin_path: str | None = None,
+                stdout_path: str | None = None) -> Completed:
         self.ran.append(list(argv))
         self.stdin.append(stdin)
         line = shlex.join(argv)
