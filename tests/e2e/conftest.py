@@ -162,3 +162,54 @@ def wait_answer(port: int, host: str, expect: str, seconds: float = 30) -> float
             last = exc
         time.sleep(0.2)
     raise AssertionError(f"{host} did not answer {expect!r} within {seconds}s (last: {last})")
+
+
+GUESTBOOK = REPO / "examples" / "guestbook"
+DB_PASSWORD = "gb-pw-7c1e9a55"
+
+
+def guestbook_config(directory: Path, *, extra: str = "", backup: str = "") -> Path:
+    """examples/guestbook on the testbed: web + worker + PostgreSQL accessory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "dockyard.toml"
+    path.write_text(
+        f'[app]\nname = "guestbook"\n[server]\nhost = "{SSH_HOST}"\n'
+        f'[build]\ncontext = "{GUESTBOOK}"\n'
+        'args = { BASE = "dockyard-testbed/python", VERSION = "v1" }\n'
+        '[web]\nport = 8000\ndomains = ["guestbook.test"]\nhealthcheck_interval = "500ms"\n'
+        '[processes]\nworker = ["python3", "/app/worker.py"]\n'
+        '[release]\ncommand = ["python3", "/app/migrate.py"]\n'
+        '[env]\nPGHOST = "db"\nPGUSER = "guestbook"\nPGDATABASE = "guestbook"\n'
+        '[deploy]\ndrain_timeout = "10s"\nstop_timeout = "5s"\n'
+        '[accessories.db]\nimage = "dockyard-testbed/postgres"\n'
+        'env = { POSTGRES_USER = "guestbook", POSTGRES_DB = "guestbook" }\n'
+        f'secrets = ["POSTGRES_PASSWORD"]\n{backup}\n{extra}{PROXY}')
+    return path
+
+
+def zd_probe() -> list[str]:
+    """The reference zero-downtime probe (../shared/tools/zd-probe)."""
+    import sys
+
+    for candidate in (REPO.parent / "shared" / "tools" / "zd-probe",
+                      Path("/work/shared/tools/zd-probe")):
+        if candidate.exists():
+            return [sys.executable, str(candidate)]
+    pytest.fail("zd-probe not found at ../shared/tools/zd-probe")
+
+
+def restart_dockerd() -> None:
+    """Stop the testbed's dockerd by its PID and bring it back with testbed/up."""
+    import os
+    import signal
+    import time
+
+    pid = int((TESTBED / "dockerd.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(150):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    subprocess.run([str(REPO / "testbed" / "up")], check=True, capture_output=True, timeout=600)

@@ -257,7 +257,7 @@ def take_backup(site: Site, acc: Accessory, why: str = "manual") -> backups.Back
         ensure_image(runner, site.tools_image)
     with site.progress.step(f"back up {acc.name} ({why})", f"backup {acc.name}"):
         if acc.kind == "volume":
-            site.progress.note(f"{acc.name} is stopped while its volumes are copied")
+            site.progress.warn(f"{acc.name} is stopped while its volumes are copied")
         try:
             result = runner.change(backups.take(acc, why, site.tools_image))
         except CommandFailed as exc:
