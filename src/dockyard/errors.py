@@ -48,6 +48,7 @@ CODES: dict[str, tuple[str, int]] = {
     "DY066": ("a restore failed", 1),
     "DY067": ("a backup's checksum does not match", 1),
     "DY068": ("a backup file does not fit the accessory", 2),
+    "DY069": ("the tools image cannot take scheduled backups", 1),
 }
 
 

@@ -101,6 +101,12 @@ def run(app: str, tools_image: str, digest: str) -> Command:
         "server, without this machine")
 
 
+def tools_check(tools_image: str) -> Command:
+    return query(["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh",
+                  tools_image, "-c", "command -v crond && command -v docker && command -v tar"],
+                 f"does {tools_image} have crond, a docker client and tar?")
+
+
 def remove(app: str) -> Command:
     return change(["docker", "rm", "-f", container_name(app)],
                   f"remove {container_name(app)} (no schedule left, or it changed)")

@@ -156,8 +156,14 @@ def update_schedule(site: Site, *, without: str | None = None) -> None:
     digest = cron.config_hash(accs, site.tools_image)
     if current is not None and current == (digest, "running"):
         return
-    runner.change(cron.write(site.app, accs, site.tools_image))
     ensure_image(runner, site.tools_image)
+    if not runner.dry_run and not runner.query(cron.tools_check(site.tools_image),
+                                               check=False).ok:
+        raise DockyardError(
+            "DY069", f"[proxy] tools_image {site.tools_image} has no crond, docker client or "
+            "tar, which scheduled backups need; set tools_image = \"docker:27-cli\" (or an image "
+            "with all three) and run: dockyard router apply")
+    runner.change(cron.write(site.app, accs, site.tools_image))
     if current is not None:
         runner.change(cron.remove(site.app))
     runner.change(cron.run(site.app, site.tools_image, digest))

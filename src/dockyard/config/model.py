@@ -230,8 +230,10 @@ class ProxyConfig(Section):
         description="HAProxy image for the dockyard-router container (HAProxy 2.6 or newer).",
     )
     tools_image: str = Field(
-        default="busybox:1.36",
-        description="Small image for helper containers (Runtime API calls, cron, file copies).",
+        default="docker:27-cli",
+        description="Small image for helper containers: scheduled backups (it needs busybox's "
+        "crond, sh and tar and a docker client, as the official docker:cli image has), volume "
+        "backups, file copies.",
     )
 
     @model_validator(mode="after")
