@@ -49,6 +49,7 @@ CODES: dict[str, tuple[str, int]] = {
     "DY067": ("a backup's checksum does not match", 1),
     "DY068": ("a backup file does not fit the accessory", 2),
     "DY069": ("the tools image cannot take scheduled backups", 1),
+    "DY070": ("a certificate could not be obtained", 1),
 }
 
 

@@ -92,10 +92,30 @@ def test_render_declares_every_slot_and_the_apps_current_server() -> None:
     assert "    server slot03-web1 127.0.0.1:1 disabled\n" in text
     assert "    server slot01-web1 127.0.0.1:1 disabled\n" in text
     assert "stats socket /run/dockyard/admin.sock mode 660 gid 0 level admin" in text
-    assert "bind :8443 ssl crt /usr/local/etc/haproxy/certs/default.pem alpn h2,http/1.1" in text
+    assert ("bind :8443 ssl crt /usr/local/etc/haproxy/certs/default.pem crt-list "
+            "/usr/local/etc/haproxy/certs/crt-list alpn h2,http/1.1") in text
+    # the certificate container reaches the API on the router's loopback only
+    assert "stats socket ipv4@127.0.0.1:9999 level admin" in text
+    assert "Strict-Transport-Security" not in text
+    assert "timeout tunnel 3600s" in text
     assert "resolvers docker" in text and "nameserver dns 127.0.0.11:53" in text
     assert "uri-lf %[srv_name,map(/usr/local/etc/haproxy/health_uri.map,/up)]" in text
     assert rc.render([route()], socket_gid=0) == text  # deterministic
+
+
+def test_https_settings_and_the_acme_path() -> None:
+    text = rc.render([route()], socket_gid=0, hsts=True, tunnel_timeout_s=7200)
+    assert 'http-response set-header Strict-Transport-Security "max-age=31536000"' in text
+    assert "timeout tunnel 7200s" in text
+    http = text[text.index("frontend http\n"):text.index("frontend https")]
+    # challenges reach lego only for names the router serves; HTTPS redirect once a
+    # certificate is installed, never for challenges
+    assert "use_backend acme if acme_challenge known_host" in http
+    assert "redirect scheme https code 301 if has_cert !acme_challenge" in http
+    assert "map(/usr/local/etc/haproxy/tls.map)" in http
+    assert http.index("redirect scheme") < http.index("use_backend acme")
+    assert "server lego 127.0.0.1:8402" in text
+    assert "X-Forwarded-Host" in http
 
 
 def test_render_maps() -> None:

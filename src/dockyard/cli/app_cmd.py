@@ -18,6 +18,7 @@ from rich.table import Table
 from dockyard.cli import context
 from dockyard.cli.context import AppContext, get
 from dockyard.deploy import deploy as flows
+from dockyard.deploy import tls
 from dockyard.deploy.progress import Progress
 from dockyard.deploy.remove import remove_app
 from dockyard.deploy.status import accessory_status, app_status, env_status
@@ -114,11 +115,14 @@ def status(ctx: typer.Context) -> None:
     state, rows = app_status(runner, app)
     env = env_status(runner, obj.config(), state)
     accessories = accessory_status(runner, app)
+    certs = (tls.certificate_rows(runner, state.route.domains, state.route.tls)
+             if state.route else [])
     if obj.json:
         obj.emit_json({"app": app, "host": runner.host.label,
                        "current": f"v{state.current}" if state.current else None,
                        "env": env, "processes": [r.as_dict() for r in rows],
-                       "accessories": [a.as_dict() for a in accessories]})
+                       "accessories": [a.as_dict() for a in accessories],
+                       "domains": certs})
         return
     current = f"v{state.current}" if state.current else "none"
     obj.console.print(f"{app} on {runner.host.label}: current release {current}; env: {env}",
@@ -130,6 +134,13 @@ def status(ctx: typer.Context) -> None:
         table.add_row(r.process, r.container, r.release, r.health, r.uptime,
                       ", ".join(r.domains))
     obj.console.print(table)
+    if certs:
+        cert_table = Table(show_header=True)
+        for column in ("domain", "https", "issuer", "expires", "last result"):
+            cert_table.add_column(column)
+        for c in certs:
+            cert_table.add_row(c["domain"], c["https"], c["issuer"], c["expires"], c["last"])
+        obj.console.print(cert_table)
     if accessories:
         acc_table = Table(show_header=True)
         for column in ("accessory", "type", "container", "image", "state", "uptime"):

@@ -15,6 +15,7 @@ from dockyard.cli import (
     app_cmd,
     config_cmd,
     context,
+    domains_cmd,
     env_cmd,
     router_cmd,
     server_cmd,
@@ -71,6 +72,8 @@ app.command("remove")(app_cmd.remove)
 app.add_typer(app_cmd.lock_app, name="lock")
 app.add_typer(env_cmd.app, name="env")
 app.add_typer(accessory_cmd.app, name="accessory")
+app.add_typer(domains_cmd.app, name="domains")
+app.add_typer(domains_cmd.certs_app, name="certs")
 app.command("backup")(accessory_cmd.backup)
 app.command("backups")(accessory_cmd.list_backups)
 app.command("restore")(accessory_cmd.restore)

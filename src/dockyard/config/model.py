@@ -138,6 +138,12 @@ class WebConfig(Section):
         description='Host names routed to this app, e.g. ["hello.example.com"]. Names under '
         ".localhost work for local testing.",
     )
+    tls: bool = Field(
+        default=True,
+        description="Serve the domains over HTTPS with certificates obtained (and renewed) "
+        "automatically over ACME, and redirect HTTP to HTTPS once a certificate is there. "
+        "Names under .localhost and IP addresses are always served over plain HTTP.",
+    )
     healthcheck: str = Field(
         default="/up",
         description="Path the router requests to decide whether a container is healthy; a "
@@ -228,6 +234,45 @@ class ProxyConfig(Section):
     router_image: str = Field(
         default="haproxy:2.8",
         description="HAProxy image for the dockyard-router container (HAProxy 2.6 or newer).",
+    )
+    acme_email: str | None = Field(
+        default=None,
+        description="Contact address for the ACME account (Let's Encrypt sends expiry warnings "
+        "there). Optional.",
+    )
+    acme_ca: str = Field(
+        default="https://acme-v02.api.letsencrypt.org/directory",
+        description="ACME directory URL certificates are ordered from, as the ACME container on "
+        "the server reaches it. Default: Let's Encrypt production.",
+    )
+    acme_staging: bool = Field(
+        default=False,
+        description="Use Let's Encrypt's staging CA (untrusted certificates, generous rate "
+        "limits): for trying things out. Overrides acme_ca.",
+    )
+    acme_ca_root: str | None = Field(
+        default=None,
+        description="A CA certificate file on this machine that the ACME client must trust to "
+        "talk to acme_ca (for test CAs such as Pebble); uploaded by `dockyard router apply`.",
+    )
+    acme_image: str = Field(
+        default="goacme/lego:v4.19",
+        description="Image of the ACME client (lego) that obtains and renews certificates on "
+        "the server; it needs lego, sh and nc (the official goacme/lego image has them).",
+    )
+    cert_wait: Duration = Field(
+        default=60.0,
+        description="How long a deploy waits for a new domain's first certificate before it "
+        "goes on serving HTTP with a warning (issuing keeps being retried on the server).",
+    )
+    hsts: bool = Field(
+        default=False,
+        description="Send Strict-Transport-Security (one year) on HTTPS answers. Browsers then "
+        "refuse plain HTTP for the name: enable it once HTTPS works.",
+    )
+    tunnel_timeout: Duration = Field(
+        default=3600.0,
+        description="How long an idle websocket (or other upgraded connection) stays open.",
     )
     tools_image: str = Field(
         default="docker:27-cli",

@@ -27,6 +27,7 @@ from dockyard.state.lock import Lock
 from dockyard.state.releases import Release
 
 from . import build as builder
+from . import tls
 from .progress import Progress
 from .rollout import Outcome, roll_out
 from .target import Target, prepare
@@ -169,6 +170,7 @@ def restart(runner: Runner, config: Config, progress: Progress) -> Result:
             raise DockyardError("DY055", f"{t.app} has no live release to restart; run: "
                                 "dockyard deploy")
         outcome = roll_out(t, current, env_path(t, current.number))
+        _https(t)
         _finish(t)
         return Result(current, outcome, time.monotonic() - started, progress.timings)
 
@@ -242,8 +244,13 @@ def _release_and_roll_out(t: Target, release: Release, *, config_dir: Path | Non
         except DockyardError:
             pass
         raise
+    _https(t)
     _finish(t, release.number)
     return Result(release, outcome, time.monotonic() - started, progress.timings)
+
+
+def _https(t: Target) -> None:
+    tls.secure(t)
 
 
 def _build(t: Target, release: Release, config_dir: Path) -> None:

@@ -6,6 +6,7 @@ default. The router keeps running for the other apps and is not reloaded.
 
 from __future__ import annotations
 
+from dockyard.config.model import ProxyConfig
 from dockyard.docker import containers as ctr
 from dockyard.docker import networks
 from dockyard.errors import DockyardError
@@ -17,6 +18,7 @@ from dockyard.router import container as router
 from dockyard.router.ensure import read_routes, router_files
 from dockyard.server.setup import identity
 from dockyard.state import paths
+from dockyard.state import proxy as proxy_state
 from dockyard.state.lock import Lock
 from dockyard.state.releases import parse_state, read_state
 
@@ -59,7 +61,10 @@ def remove_app(runner: Runner, app: str, *, volumes: bool) -> list[str]:
         with Lock(runner.host, None, f"remove {app}", dry_run=runner.dry_run, wait=30):
             routes = [r for r in read_routes(runner) if r.app != app]
             if runner.query(router.has_default_cert(), check=False).ok:
-                files = router_files(routes, gid=identity(runner).gid, with_cert=False)
+                raw = runner.query(proxy_state.read_command(), check=False)
+                settings = (proxy_state.parse(raw.out) if raw.ok else None) or ProxyConfig()
+                files = router_files(routes, gid=identity(runner).gid, with_cert=False,
+                                     settings=settings)
                 runner.change(router.write_files(files))
         runner.flush_audit()
     return done

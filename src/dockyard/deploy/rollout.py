@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from dockyard.certs import acme
 from dockyard.docker import containers as ctr
 from dockyard.errors import DockyardError
 from dockyard.router import api
@@ -261,10 +262,14 @@ def _record_live(t: Target, route: rc.Route, server: str, container: str, releas
                  superseded: list[Release]) -> None:
     """The new release is up: make it the one a restarted router comes back to."""
     route.servers = {server: container}
-    route.domains = list(t.config.web.domains)
+    # the server's list is the truth (dockyard domains add|remove); the file's are added
+    route.domains = [*route.domains, *(d for d in t.config.web.domains if d not in route.domains)]
+    route.tls = t.config.web.tls
     release.outcome = "live"
+    tls = acme.tls_domains(route.domains, route.tls)
     files = {"route.json": route_json(route).encode(), "current": f"{release.number}\n".encode(),
-             f"releases/v{release.number}.json": release.to_json()}
+             f"releases/v{release.number}.json": release.to_json(),
+             "tls-domains": "".join(f"{d}\n" for d in tls).encode()}
     for old in superseded:
         files[f"releases/v{old.number}.json"] = old.to_json()
     t.runner.change(write_files(t.app_dir, files, f"record {release.name} as {t.app}'s live "
@@ -274,6 +279,7 @@ def _record_live(t: Target, route: rc.Route, server: str, container: str, releas
     with Lock(t.runner.host, None, f"deploy {t.app}", dry_run=t.runner.dry_run, wait=30):
         routes = [r for r in read_routes(t.runner) if r.app != t.app] + [route]
         t.runner.change(router.write_files(router_files(routes, gid=t.who.gid,
+                                                        settings=t.settings,
                                                         with_cert=False)))
 
 

@@ -110,6 +110,11 @@ def _update_route(t: Target, mine: rc.Route, routes: list[rc.Route]) -> rc.Route
             raise DockyardError(
                 "DY003", f"web.domains: {sorted(clash)[0]} is already routed to app "
                 f"{other.app} on this server; remove it there first, or choose another name")
+    extra = [d for d in mine.domains if d not in cfg.web.domains]
+    if extra:
+        t.progress.warn(f"the server also routes {', '.join(extra)} to {t.app} (added with "
+                        "dockyard domains add); they stay: the server's list is the truth "
+                        "(dockyard domains remove NAME to drop one)")
     mine.port = cfg.web.port
     mine.health_path = cfg.web.healthcheck
     mine.health_interval_ms = round(cfg.web.healthcheck_interval * 1000)

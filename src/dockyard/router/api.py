@@ -41,6 +41,22 @@ def show_map(path: str) -> ApiCall:
     return _call(f"show map {path}", "read the router's current host names", False)
 
 
+def show_ssl_cert(path: str) -> ApiCall:
+    return _call(f"show ssl cert {path}", "which certificate the router serves for this name",
+                 False)
+
+
+def parse_ssl_cert(text: str) -> dict[str, str]:
+    """``show ssl cert <file>``: {"Serial": ..., "notAfter": ..., "Issuer": ...}; empty when
+    the router has no such certificate."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key and " " not in key.strip():
+            out[key.strip()] = value.strip()
+    return out if "Filename" in out else {}
+
+
 def show_info() -> ApiCall:
     return _call("show info", "read the router's pid and uptime", False)
 

@@ -56,7 +56,10 @@ def write_files(files: dict[str, bytes], *, private: set[str] = frozenset()) -> 
         f"set -e; mkdir -p {ETC_DIR}/certs {RUN_DIR}; chmod 0755 {ROUTER_DIR} {ETC_DIR}; "
         f"chmod 0750 {ETC_DIR}/certs; chmod 0770 {RUN_DIR}; "
         f"tmp=$(mktemp -d {ETC_DIR}/.new.XXXXXX); tar -x --no-same-owner -f - -C \"$tmp\"; "
-        f'for f in {names}; do mv "$tmp/$f" "{ETC_DIR}/$f"; done; rm -rf "$tmp"'
+        f'for f in {names}; do mv "$tmp/$f" "{ETC_DIR}/$f"; done; rm -rf "$tmp"; '
+        # kept by the certificate container, created empty here so the router can start
+        f'[ -e {ETC_DIR}/certs/crt-list ] || : > {ETC_DIR}/certs/crt-list; '
+        f'[ -e {ETC_DIR}/tls.map ] || : > {ETC_DIR}/tls.map'
     )
     return change(["sh", "-c", script],
                   "write the router's configuration, rebuilt from Dockyard's state, so a "

@@ -47,8 +47,11 @@ def route_json(route: rc.Route) -> str:
     return json.dumps(asdict(route), sort_keys=True, separators=(",", ":")) + "\n"
 
 
-def router_files(routes: list[rc.Route], *, gid: int, with_cert: bool) -> dict[str, bytes]:
-    files = {"haproxy.cfg": rc.render(routes, socket_gid=gid).encode()}
+def router_files(routes: list[rc.Route], *, gid: int, with_cert: bool,
+                 settings: ProxyConfig | None = None) -> dict[str, bytes]:
+    settings = settings or ProxyConfig()
+    files = {"haproxy.cfg": rc.render(routes, socket_gid=gid, hsts=settings.hsts,
+                                      tunnel_timeout_s=settings.tunnel_timeout).encode()}
     files.update({name: text.encode() for name, text in rc.render_maps(routes).items()})
     files["maintenance.html"] = rc.MAINTENANCE_HTML.encode()
     if with_cert:
@@ -56,9 +59,10 @@ def router_files(routes: list[rc.Route], *, gid: int, with_cert: bool) -> dict[s
     return files
 
 
-def write_router_files(runner: Runner, routes: list[rc.Route], gid: int) -> None:
+def write_router_files(runner: Runner, routes: list[rc.Route], gid: int,
+                       settings: ProxyConfig) -> None:
     with_cert = not runner.query(router.has_default_cert(), check=False).ok
-    files = router_files(routes, gid=gid, with_cert=with_cert)
+    files = router_files(routes, gid=gid, with_cert=with_cert, settings=settings)
     runner.change(router.write_files(files, private={"certs/default.pem"}))
 
 
@@ -75,7 +79,7 @@ def ensure_router(runner: Runner, settings: ProxyConfig, *, gid: int,
     started = False
     if not state.ok:
         routes = read_routes(runner)
-        write_router_files(runner, routes, gid)
+        write_router_files(runner, routes, gid, settings)
         ensure_image(runner, settings.router_image)
         runner.change(router.run(settings, gid=gid))
         on: set[str] = {networks.ROUTER_NETWORK}
@@ -127,7 +131,7 @@ def wait_until_ready(runner: Runner, timeout: float = READY_TIMEOUT) -> None:
 
 def recreate_router(runner: Runner, settings: ProxyConfig, *, gid: int) -> None:
     routes = read_routes(runner)
-    write_router_files(runner, routes, gid)
+    write_router_files(runner, routes, gid, settings)
     ensure_image(runner, settings.router_image)
     runner.change(router.remove())
     runner.change(router.run(settings, gid=gid))

@@ -20,7 +20,7 @@ from dockyard.host.command import Command, change, query
 from dockyard.state import paths
 
 #: Keys whose change needs a new router container (ports are published at creation).
-RECREATE_KEYS = ("http_port", "https_port", "router_image")
+RECREATE_KEYS = ("http_port", "https_port", "router_image", "hsts", "tunnel_timeout")
 
 
 def read_command() -> Command:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from dockyard.accessories import commands as acc_commands
 from dockyard.accessories import cron
+from dockyard.certs import acme
 from dockyard.config.model import ProxyConfig
 from dockyard.host.command import Command, query
 from dockyard.router import config as rc
@@ -24,7 +25,7 @@ from dockyard.state import proxy as proxy_state
 from dockyard.state.releases import AppState, parse_state, read_state
 
 SECTIONS = ("statedir", "id", "proxy", "app", "networks", "router", "routes", "env",
-            "accessories", "cron")
+            "accessories", "cron", "certs")
 
 
 def command(app: str) -> Command:
@@ -41,6 +42,7 @@ def command(app: str) -> Command:
         f"echo --env; cat {env_state.env_path(app)} 2>/dev/null",
         f"echo --accessories; {shlex.join(acc_commands.list_all(app).argv)} 2>/dev/null",
         f"echo --cron; {shlex.join(cron.inspect(app).argv)} 2>/dev/null",
+        f"echo --certs; {shlex.join(acme.inspect().argv)} 2>/dev/null",
         "true",
     ])
     return query(["sh", "-c", script], f"read the server's state for {app} in one round trip")
@@ -61,6 +63,8 @@ class Snapshot:
     accessories: dict[str, acc_commands.Running] = field(default_factory=dict)
     #: the backup scheduler: (config hash, state), or None when it does not exist
     cron: tuple[str, str] | None = None
+    #: the certificate container: (config hash, state), or None
+    certs: tuple[str, str] | None = None
 
 
 def parse(text: str) -> Snapshot:
@@ -95,4 +99,7 @@ def parse(text: str) -> Snapshot:
     cron_text = " ".join(parts["cron"]).split()
     if len(cron_text) == 2:
         snap.cron = (cron_text[0], cron_text[1])
+    certs_text = " ".join(parts["certs"]).split()
+    if len(certs_text) == 2:
+        snap.certs = (certs_text[0], certs_text[1])
     return snap

@@ -1,0 +1,105 @@
+"""`dockyard domains add|remove|list` and `dockyard certs renew`: names and certificates
+without a deploy. Orchestration only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dockyard.certs import acme
+from dockyard.cli.context import AppContext, get
+from dockyard.deploy import domains as flows
+from dockyard.deploy import tls
+from dockyard.deploy.progress import Progress
+from dockyard.deploy.target import Target, prepare
+from dockyard.errors import DockyardError
+from dockyard.state.lock import Lock
+from dockyard.state.releases import parse_state, read_state
+
+app = typer.Typer(help="The app's host names (the server's list is the truth).",
+                  no_args_is_help=True)
+certs_app = typer.Typer(help="Certificates (ACME, obtained and renewed on the server).",
+                        no_args_is_help=True)
+
+Names = Annotated[list[str], typer.Argument(help="Host names, e.g. www.example.com.")]
+
+
+def _report(obj: AppContext, domains: list[str], waiting: list[str]) -> None:
+    if obj.runner().dry_run:
+        return
+    if obj.json:
+        obj.emit_json({"app": obj.config().app.name, "domains": domains, "waiting": waiting})
+        return
+    obj.say(f"{obj.config().app.name}: {', '.join(domains) or 'no domains'}")
+    for name in waiting:
+        obj.say(f"{name}: no certificate yet; served over HTTP meanwhile (see: dockyard status)")
+
+
+@app.command("add")
+def add(ctx: typer.Context, names: Names) -> None:
+    """Route more names to the app now (no deploy) and obtain their certificates."""
+    obj = get(ctx)
+    domains, waiting = flows.change(obj.runner(), obj.config(), Progress(quiet=obj.json),
+                                    add=list(names), remove=[])
+    _report(obj, domains, waiting)
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, names: Names) -> None:
+    """Stop routing names to the app (their certificates stay on the server)."""
+    obj = get(ctx)
+    domains, _ = flows.change(obj.runner(), obj.config(), Progress(quiet=obj.json), add=[],
+                              remove=list(names))
+    _report(obj, domains, [])
+
+
+@app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """The names the server routes to the app, and how each is served."""
+    obj = get(ctx)
+    runner = obj.runner()
+    state = parse_state(runner.query(read_state(obj.config().app.name)).out)
+    if state.route is None:
+        raise DockyardError("DY055", f"{obj.config().app.name} has not been deployed to "
+                            f"{runner.host.label} yet; run: dockyard deploy")
+    rows = tls.certificate_rows(runner, state.route.domains, state.route.tls)
+    file_only = [d for d in obj.config().web.domains if d not in state.route.domains]
+    if obj.json:
+        obj.emit_json({"domains": rows, "only_in_file": file_only})
+        return
+    table = Table(show_header=True)
+    for column in ("domain", "https", "issuer", "expires"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["domain"], r["https"], r["issuer"], r["expires"])
+    obj.console.print(table)
+    if file_only:
+        obj.say(f"in dockyard.toml but not on the server (the next deploy adds them): "
+                f"{', '.join(file_only)}")
+
+
+@certs_app.command("renew")
+def renew(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument(
+        help="Names to renew (default: all of the app's HTTPS names).")] = None) -> None:
+    """Order new certificates now, instead of waiting for a third of their lifetime."""
+    obj = get(ctx)
+    runner = obj.runner()
+    t = Target(runner, obj.config(), Progress(quiet=obj.json))
+    with Lock(runner.host, t.app, "certs renew", dry_run=runner.dry_run):
+        prepare(t, create=False)
+        assert t.route is not None
+        mine = acme.tls_domains(t.route.domains, t.route.tls)
+        wanted = list(names or mine)
+        unknown = [n for n in wanted if n not in mine]
+        if unknown:
+            raise DockyardError("DY005", f"{unknown[0]} is not one of {t.app}'s HTTPS names "
+                                f"({', '.join(mine) or 'none'})")
+        failed = tls.renew(t, wanted)
+        runner.flush_audit()
+    if failed:
+        raise DockyardError("DY070", f"renewing {', '.join(failed)} failed; the current "
+                            "certificates stay in place (see: dockyard status)")
+    if not runner.dry_run:
+        obj.say(f"renewed: {', '.join(wanted)}")
