@@ -156,7 +156,15 @@ check_all() {
 case ${1:-loop} in
   loop)
     log "dockyard-certs: checking every __INTERVAL__s"
-    while :; do check_all; sleep __INTERVAL__; done ;;
+    lost=0
+    while :; do
+      # a restarted router has a new network namespace: exit, and Docker's restart policy
+      # starts this container again inside the new one
+      if api "show info" | grep -q '^Name:'; then lost=0; else lost=$((lost + 1)); fi
+      if [ "$lost" -ge 3 ]; then log "the router's API is gone; restarting to rejoin it"; exit 1; fi
+      [ "$lost" = 0 ] && check_all
+      sleep __INTERVAL__
+    done ;;
   issue) issue "$2" ;;
   renew) issue "$2" ;;
   installed) installed "$2" ;;

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from dockyard.certs.ensure import current_state, ensure_certs
 from dockyard.cli.context import get
 from dockyard.errors import DockyardError
 from dockyard.router import container as router
@@ -59,6 +60,10 @@ def apply(
     runner.change(proxy_state.write_command(new))
     if recreate:
         recreate_router(runner, new, gid=identity(runner).gid)
+    elif any(k in proxy_state.ACME_KEYS for k in changed):
+        certs = current_state(runner)
+        if certs is not None:  # the ACME client follows the new settings
+            ensure_certs(runner, new, gid=identity(runner).gid, current=certs, force=True)
     runner.flush_audit()
     if not runner.dry_run:
         done = "applied; the router was recreated" if recreate else "applied"

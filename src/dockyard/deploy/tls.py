@@ -4,19 +4,14 @@ container keeps retrying, when it takes longer)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dockyard.certs import acme
-from dockyard.config.model import ProxyConfig
+from dockyard.certs.ensure import ensure_certs
 from dockyard.deploy.progress import Progress
-from dockyard.docker.images import ensure_image
-from dockyard.errors import DockyardError
 from dockyard.host.command import Command, change
 from dockyard.host.runner import Runner
 from dockyard.router import api
 from dockyard.router import config as rc
 from dockyard.router import container as router
-from dockyard.state.files import write_files
 
 from .target import Target
 
@@ -24,30 +19,6 @@ from .target import Target
 def cert_path(domain: str) -> str:
     """The certificate's file name as the router knows it."""
     return f"{rc.CERTS_DIR}/{domain}.pem"
-
-
-def ensure_certs(runner: Runner, settings: ProxyConfig, *, gid: int,
-                 current: tuple[str, str] | None, force: bool = False) -> bool:
-    """The certificate container runs with these settings; True when (re)started.
-    ``current``: (config hash, state) of the existing one, or None."""
-    digest = acme.config_hash(settings, gid)
-    if not force and current == (digest, "running"):
-        return False
-    files = {"bin/certs.sh": acme.script().encode()}
-    if settings.acme_ca_root:
-        root = Path(settings.acme_ca_root).expanduser()
-        if not root.is_file():
-            raise DockyardError("DY003", f"[proxy] acme_ca_root: {root} does not exist on this "
-                                "machine; write the path of the CA file the ACME client must "
-                                "trust")
-        files["acme-ca-root.pem"] = root.read_bytes()
-    runner.change(write_files(acme.CERTS_DIR, files, "write the certificate container's "
-                              "script (and the ACME CA root it trusts)", mode=0o644))
-    ensure_image(runner, settings.acme_image)
-    if current is not None:
-        runner.change(acme.remove())
-    runner.change(acme.run(settings, gid=gid))
-    return True
 
 
 def installed(runner: Runner, domain: str) -> dict[str, str]:
@@ -86,6 +57,11 @@ def secure(t: Target, *, force: bool = False) -> list[str]:
     names = acme.tls_domains(t.route.domains, t.route.tls)
     if not names:
         return []
+    if not t.settings.acme_email:
+        t.progress.warn(f"{', '.join(names)}: served over HTTP only: HTTPS needs an ACME "
+                        "account address; set [proxy] acme_email = \"you@example.com\" and "
+                        "run: dockyard router apply (or [web] tls = false to silence this)")
+        return names
     ensure_certs(t.runner, t.settings, gid=t.who.gid, current=t.snap.certs, force=force)
     t.snap.certs = (acme.config_hash(t.settings, t.who.gid), "running")
     return obtain(t.runner, t.progress, names, t.settings.cert_wait)

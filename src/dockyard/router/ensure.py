@@ -12,6 +12,7 @@ import json
 import time
 from dataclasses import asdict
 
+from dockyard.certs.ensure import current_state, ensure_certs
 from dockyard.certs.selfsigned import default_pem
 from dockyard.config.model import ProxyConfig
 from dockyard.docker import networks
@@ -139,3 +140,7 @@ def recreate_router(runner: Runner, settings: ProxyConfig, *, gid: int) -> None:
         if runner.query(networks.exists(route.app), check=False).ok:
             runner.change(networks.connect(route.app, router.NAME))
     wait_until_ready(runner)
+    # the certificate container lives in the router's network namespace: follow it
+    certs = current_state(runner)
+    if certs is not None:
+        ensure_certs(runner, settings, gid=gid, current=certs, force=True)

@@ -20,6 +20,8 @@ from dockyard.host.command import Command, change, query
 from dockyard.state import paths
 
 #: Keys whose change needs a new router container (ports are published at creation).
+#: Settings of the certificate container (recreated when they change; the router is not).
+ACME_KEYS = ("acme_email", "acme_ca", "acme_staging", "acme_ca_root", "acme_image")
 RECREATE_KEYS = ("http_port", "https_port", "router_image", "hsts", "tunnel_timeout")
 
 
