@@ -1,4 +1,4 @@
-"""GET /up: ok. GET /: "ws <APP_VERSION>". GET /ws: a websocket that echoes text frames.
+"""GET /up: ok. GET /: "ws <APP_VERSION>". GET /headers: the X-Forwarded-* it received. GET /ws: a websocket that echoes text frames.
 GET /events: server-sent events, one "tick N" a second, until the client goes away."""
 
 from __future__ import annotations
@@ -48,7 +48,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.websocket()
         if self.path == "/events":
             return self.events()
-        body = b"ok\n" if self.path == "/up" else f"ws {VERSION}\n".encode()
+        if self.path == "/headers":  # what the router added
+            body = "".join(f"{k}: {self.headers.get(k, '')}\n" for k in (
+                "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host")).encode()
+        else:
+            body = b"ok\n" if self.path == "/up" else f"ws {VERSION}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))

@@ -1,0 +1,284 @@
+"""HTTPS on the testbed: certificates from Pebble (a real ACME CA) obtained by lego in the
+certificate container, installed in the router through its Runtime API; renewals with no
+command; redirects; websockets and server-sent events across deploys and renewals."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import SSH_HOST, TESTBED, hello_config, router_identity, sh, zd_probe
+from tests.helpers import REPO, dockyard
+
+PEBBLE_ENV = TESTBED / "pebble.env"
+CERTS = Path("/var/lib/dockyard/certs")
+
+
+def pebble() -> dict[str, str]:
+    env = dict(line.split("=", 1) for line in PEBBLE_ENV.read_text().split() if "=" in line)
+    assert {"ACME_CA", "ACME_CA_ROOT", "PEBBLE_MGMT"} <= set(env), env
+    return env
+
+
+def https_proxy() -> str:
+    env = pebble()
+    return ('[proxy]\nhttp_port = 80\nhttps_port = 443\n'
+            'router_image = "dockyard-testbed/router"\ntools_image = "dockyard-testbed/tools"\n'
+            'acme_image = "dockyard-testbed/acme"\nacme_email = "ops@dockyard.test"\n'
+            f'acme_ca = "{env["ACME_CA"]}"\nacme_ca_root = "{env["ACME_CA_ROOT"]}"\n'
+            'cert_wait = "60s"\n')
+
+
+@pytest.fixture
+def issuer_root(tmp_path: Path) -> Path:
+    """Pebble's issuing root (/roots/0 on its management API): what clients trust."""
+    env = pebble()
+    ctx = ssl.create_default_context(cafile=env["ACME_CA_ROOT"])
+    with urllib.request.urlopen(f"{env['PEBBLE_MGMT']}/roots/0", context=ctx,
+                                timeout=10) as resp:
+        pem = resp.read()
+    path = tmp_path / "pebble-root.pem"
+    path.write_bytes(pem)
+    return path
+
+
+def tls_config(directory: Path, name: str, domain: str, *, image: str | None = None,
+               version: str = "v1") -> Path:
+    if image is None:
+        path = hello_config(directory, name=name, domain=domain, version=version)
+        text = path.read_text()
+        path.write_text(text[: text.index("[proxy]")] + https_proxy())
+        return path
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "dockyard.toml"
+    path.write_text(f'[app]\nname = "{name}"\n[server]\nhost = "{SSH_HOST}"\n'
+                    f'[build]\nimage = "{image}"\n'
+                    f'[web]\nport = 8000\ndomains = ["{domain}"]\n'
+                    'healthcheck_interval = "500ms"\n'
+                    '[deploy]\ndrain_timeout = "5s"\nstop_timeout = "5s"\n' + https_proxy())
+    return path
+
+
+def tls_socket(domain: str, root: Path, port: int = 443) -> ssl.SSLSocket:
+    ctx = ssl.create_default_context(cafile=str(root))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname=domain)
+
+
+def https_get(domain: str, root: Path, path: str = "/") -> tuple[int, str, dict[str, object]]:
+    with tls_socket(domain, root) as sock:
+        cert = sock.getpeercert()
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {domain}\r\nConnection: close\r\n\r\n"
+                     .encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.decode("utf-8", "replace").partition("\r\n\r\n")
+    return int(head.split()[1]), body, dict(cert or {})
+
+
+def http_get(host: str, path: str = "/") -> tuple[int, dict[str, str], str]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read().decode()
+    finally:
+        conn.close()
+
+
+def serial(domain: str, root: Path) -> str:
+    return str(https_get(domain, root, "/up")[2]["serialNumber"])
+
+
+def apply_and_deploy(cfg: Path) -> None:
+    run = dockyard("-c", str(cfg), "router", "apply", "--yes")
+    assert run.returncode == 0, run.output
+    run = dockyard("-c", str(cfg), "deploy", timeout=300)
+    assert run.returncode == 0, run.output
+    assert "warning: no certificate" not in run.output, run.output
+
+
+def pebble_log() -> str:
+    return (TESTBED / "pebble.log").read_text(errors="replace")
+
+
+def test_https_with_an_acme_certificate_redirects_and_restarts(
+        clean: None, tmp_path: Path, issuer_root: Path) -> None:
+    cfg = tls_config(tmp_path / "hello", "hello", "hello.test")
+    apply_and_deploy(cfg)
+
+    status, body, cert = https_get("hello.test", issuer_root)
+    assert (status, body.strip()) == (200, "hello v1")
+    subject = dict(x[0] for x in cert["subject"])  # type: ignore[index]
+    issuer = dict(x[0] for x in cert["issuer"])  # type: ignore[index]
+    assert subject["commonName"] == "hello.test"
+    assert issuer["commonName"].startswith("Pebble Intermediate CA")
+    # the router logged Pebble's GET of the challenge, sent to the ACME client
+    logs = sh("docker", "logs", "dockyard-router").stdout + \
+        sh("docker", "logs", "dockyard-router").stderr
+    assert any("acme/lego" in line and "GET /.well-known/acme-challenge/" in line
+               for line in logs.splitlines())
+    # plain HTTP redirects to HTTPS
+    code, headers, _ = http_get("hello.test")
+    assert code == 301 and headers["location"] == "https://hello.test/"
+    # a name nobody configured: a clear 404, and no ACME order for it
+    code, _, text = http_get("nobody.test")
+    assert code == 404 and "No app is served under this name" in text
+    code, _, _ = http_get("nobody.test", "/.well-known/acme-challenge/abc")
+    assert code == 404
+    assert "nobody.test" not in pebble_log()
+    assert not (CERTS / "status" / "nobody.test").exists()
+
+    status_json = json.loads(dockyard("-c", str(cfg), "--json", "status").stdout)
+    [row] = status_json["domains"]
+    assert row["domain"] == "hello.test" and row["https"] == "yes"
+    assert "Pebble" in row["issuer"] and row["expires"].endswith("GMT")
+
+    # the router restarted: the same certificate is served again, with no new ACME order
+    before = serial("hello.test", issuer_root)
+    orders = pebble_log().count("Issued certificate")
+    result = (CERTS / "status" / "hello.test" / "result").read_text()
+    sh("docker", "restart", "dockyard-router")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            after = serial("hello.test", issuer_root)
+            break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+    if (CERTS / "status" / "hello.test" / "result").read_text() == result:  # no renewal raced
+        assert after == before
+        assert pebble_log().count("Issued certificate") == orders
+
+
+def test_https_deploys_under_load_and_renewal_without_a_command(
+        clean: None, tmp_path: Path, issuer_root: Path) -> None:
+    cfg = tls_config(tmp_path / "hello", "hello", "hello.test")
+    apply_and_deploy(cfg)
+    identity = router_identity()
+    versions = " ".join(["v2", "v1"] * 5)
+    loop = (f'for v in {versions}; do sed -i "s/VERSION = \\"v[0-9]*\\"/VERSION = \\"$v\\"/" '
+            f'{cfg} && python -m dockyard -c {cfg} deploy || exit 1; done')
+    probe = subprocess.run([*zd_probe(), "--url", "https://127.0.0.1:443/", "--host",
+                            "hello.test", "--cafile", str(issuer_root), "--post", "--threads",
+                            "4", "--max-seconds", "400", "--", "sh", "-c", loop],
+                           capture_output=True, text=True, timeout=480, cwd=REPO)
+    result = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert probe.returncode == 0 and result["failed"] == 0, (result, probe.stderr[-2000:])
+    assert {b["body"] for b in result["bodies"]} == {"hello v1", "hello v2"}
+    assert router_identity() == identity  # never reloaded or restarted
+
+    # the certificate lives 120 s on the testbed: a new one is served within 3 minutes,
+    # without any Dockyard command
+    first = serial("hello.test", issuer_root)
+    deadline = time.monotonic() + 180
+    while serial("hello.test", issuer_root) == first:
+        assert time.monotonic() < deadline, "no renewal within 3 minutes"
+        time.sleep(2)
+    assert router_identity() == identity
+
+
+def ws_connect(domain: str, root: Path) -> ssl.SSLSocket:
+    sock = tls_socket(domain, root)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(f"GET /ws HTTP/1.1\r\nHost: {domain}\r\nUpgrade: websocket\r\n"
+                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def ws_echo(sock: ssl.SSLSocket, text: str) -> str:
+    data = text.encode()
+    mask = os.urandom(4)
+    sock.sendall(bytes([0x81, 0x80 | len(data)]) + mask +
+                 bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+    head = sock.recv(2)
+    return sock.recv(head[1] & 0x7F).decode()
+
+
+def test_websocket_and_sse_stay_open_through_deploys_new_names_and_renewals(
+        clean: None, tmp_path: Path, issuer_root: Path) -> None:
+    app_a = tls_config(tmp_path / "a", "alpha", "alpha.test")
+    app_b = tls_config(tmp_path / "b", "beta", "beta.test", image="dockyard-testbed/ws")
+    apply_and_deploy(app_a)
+    apply_and_deploy(app_b)
+    status, body, _ = https_get("beta.test", issuer_root, "/headers")
+    assert status == 200
+    assert "X-Forwarded-Proto: https" in body and "X-Forwarded-Host: beta.test" in body
+    assert "X-Forwarded-For: " in body and "X-Forwarded-For: \n" not in body
+
+    ws = ws_connect("beta.test", issuer_root)
+    opened = time.monotonic()
+    assert ws_echo(ws, "hello") == "echo hello"
+    ticks: list[float] = []
+    sse_error: list[BaseException] = []
+    stop = threading.Event()
+
+    def read_events() -> None:
+        try:
+            with tls_socket("beta.test", issuer_root) as sock:
+                sock.settimeout(10)
+                sock.sendall(b"GET /events HTTP/1.1\r\nHost: beta.test\r\n"
+                             b"Accept: text/event-stream\r\n\r\n")
+                buf = b""
+                while not stop.is_set():
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        raise ConnectionError("the event stream was closed")
+                    buf += chunk
+                    while b"\n\n" in buf:
+                        event, buf = buf.split(b"\n\n", 1)
+                        if b"data: tick" in event:
+                            ticks.append(time.monotonic())
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            if not stop.is_set():
+                sse_error.append(exc)
+
+    reader = threading.Thread(target=read_events, daemon=True)
+    reader.start()
+    try:
+        # app A deploys 5 times
+        for version in ("v2", "v1", "v2", "v1", "v2"):
+            text = app_a.read_text()
+            app_a.write_text(text.replace('VERSION = "v1"', f'VERSION = "{version}"')
+                             .replace('VERSION = "v2"', f'VERSION = "{version}"'))
+            run = dockyard("-c", str(app_a), "deploy", timeout=300)
+            assert run.returncode == 0, run.output
+        # a third app with a new name gets its certificate
+        app_c = tls_config(tmp_path / "c", "gamma", "gamma.test")
+        run = dockyard("-c", str(app_c), "deploy", timeout=300)
+        assert run.returncode == 0 and "warning: no certificate" not in run.output, run.output
+        assert https_get("gamma.test", issuer_root)[0] == 200
+        # and a renewal runs
+        before = serial("alpha.test", issuer_root)
+        run = dockyard("-c", str(app_a), "certs", "renew")
+        assert run.returncode == 0, run.output
+        assert serial("alpha.test", issuer_root) != before
+        # the websocket has been idle since it opened; hold it at least 90 s
+        time.sleep(max(0.0, 90 - (time.monotonic() - opened)))
+        assert ws_echo(ws, "still here") == "echo still here"
+    finally:
+        stop.set()
+        ws.close()
+    assert not sse_error, sse_error
+    assert len(ticks) > 60
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert max(gaps) < 5, max(gaps)
