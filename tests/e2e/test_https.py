@@ -5,6 +5,7 @@ command; redirects; websockets and server-sent events across deploys and renewal
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import socket
@@ -248,7 +249,7 @@ def test_websocket_and_sse_stay_open_through_deploys_new_names_and_renewals(
                         event, buf = buf.split(b"\n\n", 1)
                         if b"data: tick" in event:
                             ticks.append(time.monotonic())
-        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+        except BaseException as exc:  # reported by the test below
             if not stop.is_set():
                 sse_error.append(exc)
 
@@ -280,5 +281,38 @@ def test_websocket_and_sse_stay_open_through_deploys_new_names_and_renewals(
         ws.close()
     assert not sse_error, sse_error
     assert len(ticks) > 60
-    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert max(gaps) < 5, max(gaps)
+    # removing an app that runs a named image removes its release tags, never that image
+    run = dockyard("-c", str(app_b), "remove", "--yes")
+    assert run.returncode == 0, run.output
+    assert sh("docker", "image", "inspect", "dockyard-testbed/ws", check=False).returncode == 0
+    assert sh("docker", "image", "ls", "-q", "dockyard/beta").stdout.strip() == ""
+
+
+def test_domains_are_added_and_removed_without_a_deploy(clean: None, tmp_path: Path,
+                                                        issuer_root: Path) -> None:
+    cfg = tls_config(tmp_path / "hello", "hello", "hello.test")
+    apply_and_deploy(cfg)
+    identity = router_identity()
+    run = dockyard("-c", str(cfg), "domains", "add", "www.hello.test")
+    assert run.returncode == 0, run.output
+    status, body, cert = https_get("www.hello.test", issuer_root)
+    assert (status, body.strip()) == (200, "hello v1")
+    assert dict(x[0] for x in cert["subject"])["commonName"] == "www.hello.test"  # type: ignore[index]
+    listed = json.loads(dockyard("-c", str(cfg), "--json", "domains", "list").stdout)
+    assert [d["domain"] for d in listed["domains"]] == ["hello.test", "www.hello.test"]
+    assert all(d["https"] == "yes" for d in listed["domains"])
+    # the server's list is the truth: a deploy keeps the added name, and says so
+    run = dockyard("-c", str(cfg), "deploy", timeout=300)
+    assert run.returncode == 0, run.output
+    assert "www.hello.test" in run.stderr and "server's list is the truth" in run.stderr
+    assert https_get("www.hello.test", issuer_root)[0] == 200
+    run = dockyard("-c", str(cfg), "domains", "remove", "www.hello.test")
+    assert run.returncode == 0, run.output
+    code, _, text = http_get("www.hello.test")
+    assert code == 404 and "No app is served" in text  # no redirect, no route
+    assert http_get("hello.test")[0] == 301
+    assert router_identity() == identity
+    run = dockyard("-c", str(cfg), "domains", "remove", "nope.test")
+    assert run.returncode == 2 and "not one of hello's domains" in run.stderr

@@ -39,12 +39,16 @@ def remove_app(runner: Runner, app: str, *, volumes: bool) -> list[str]:
             runner.change(ctr.remove(item.name))
         if listed:
             done.append(f"removed {len(listed)} container(s)")
-        images = runner.query(query(["docker", "image", "ls", "-q", f"dockyard/{app}"],
-                                    "the app's images"), check=False).out.split()
+        # by tag, never by id: an image also tagged otherwise (build.image = "postgres:16",
+        # a base image) keeps its other names and stays
+        images = runner.query(query(["docker", "image", "ls", "--format",
+                                     "{{.Repository}}:{{.Tag}}", f"dockyard/{app}"],
+                                    "the app's release images"), check=False).out.split()
         if images:
-            runner.change(change(["docker", "image", "rm", "-f", *sorted(set(images))],
-                                 f"remove {app}'s release images"), check=False)
-            done.append(f"removed {len(set(images))} image(s)")
+            runner.change(change(["docker", "image", "rm", *sorted(set(images))],
+                                 f"remove {app}'s release images (their tags; images that "
+                                 "have other names stay)"), check=False)
+            done.append(f"removed {len(set(images))} release image tag(s)")
         if runner.query(networks.exists(app), check=False).ok:
             runner.change(networks.disconnect(app, router.NAME), check=False)
             runner.change(networks.remove(app))
