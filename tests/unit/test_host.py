@@ -68,7 +68,7 @@ def test_changes_are_wrapped_in_the_audit_script() -> None:
     assert argv[5] == ""  # no pending Runtime API lines
     assert argv[6:] == ["install", "-d", "/var/lib/dockyard"]
     prefix = json.loads("{" + argv[4] + "}")
-    assert prefix == {"user": "ann", "invocation": "abc", "subcommand": "server setup",
+    assert prefix == {"user": "ann", "invocation": "abc", "subcommand": "server setup", "app": "",
                       "command": "install -d /var/lib/dockyard"}
 
 

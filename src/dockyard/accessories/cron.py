@@ -33,8 +33,8 @@ echo "--- $(date -u +%Y-%m-%dT%H:%M:%SZ) scheduled backup of $name" >> "$here/$n
 sh "$here/backup.sh" "$@" >> "$here/$name.log" 2>&1
 rc=$?
 end=$(date +%s)
-printf '{"time":"%s","user":"cron","invocation":"cron","subcommand":"backup",%s\n' \
-  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+printf '{"time":"%s","user":"cron","invocation":"cron","subcommand":"backup","app":"%s",%s\n' \
+  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" \
   "$(printf '"command":"scheduled backup of %s","exit":%d,"duration_ms":%d}' \
     "$name" "$rc" "$(( (end - start) * 1000 ))")" >> /var/lib/dockyard/audit.log
 exit $rc

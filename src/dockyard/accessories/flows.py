@@ -113,8 +113,9 @@ def wait_ready(site: Site, acc: Accessory) -> None:
     runner = site.runner
     with site.progress.step(f"wait until {acc.name} is ready", f"ready {acc.name}"):
         if runner.dry_run:
-            runner.out.write(f"# wait until {acc.name} answers (at most "
-                             f"{cmds.READY_TIMEOUT}s)\n")
+            runner.note(f"# wait until {acc.name} answers (at most {cmds.READY_TIMEOUT}s)",
+                        f"the app's release command and processes need {acc.name}; if it "
+                        "never answers, the command stops and prints its last log lines")
             return
         result = runner.query(cmds.wait_ready(acc), check=False)
         if not result.ok:
@@ -298,7 +299,8 @@ def download(site: Site, acc: Accessory, backup: backups.Backup, directory: Path
     directory.mkdir(parents=True, exist_ok=True)
     dest = directory / backup.file
     if site.runner.dry_run:
-        site.runner.out.write(f"# copy {backup.file} to {dest} and check its SHA-256\n")
+        site.runner.note(f"# copy {backup.file} to {dest} and check its SHA-256",
+                         "a copy off the server; a damaged copy is deleted, never kept")
         return dest
     partial = dest.with_name(dest.name + ".partial")
     result = site.runner.query(backups.download(acc, backup), check=False,

@@ -57,6 +57,9 @@ def boot(ctx: typer.Context, name: Annotated[str, typer.Argument(
     """Start an accessory that is not running yet (volumes, env, files, container) and wait
     until it answers."""
     obj = get(ctx)
+    obj.runner().on_failure = ("the boot stops here; the app's running release is not "
+                               "touched, and what was created (volume, env file) is reused "
+                               "by the next boot")
     site = _site(obj)
     targets = site.all() if name == "all" else [_one(site, name)]
     with flows.locked(site, f"accessory boot {name}"):
@@ -182,6 +185,8 @@ def backup(
 ) -> None:
     """Back up an accessory to /var/lib/dockyard/backups/<app>/<name>/ on the server."""
     obj = get(ctx)
+    obj.runner().on_failure = ("no backup is kept (the partial file is deleted); the "
+                               "accessory keeps running, or is started again")
     site = _site(obj)
     acc = _one(site, name)
     with flows.locked(site, f"backup {name}"):
@@ -226,6 +231,9 @@ def restore(
     """Restore an accessory from a backup: a safety backup first, the app in maintenance
     (503) meanwhile, then back."""
     obj = get(ctx)
+    obj.runner().on_failure = ("the restore stops; the safety backup taken first holds the "
+                               "data as it was (dockyard restore NAME ITS-ID), and the app "
+                               "comes out of maintenance")
     if (backup_id is None) == (from_file is None):
         raise DockyardError("DY005", "give a backup id or --from-file PATH (one of them); "
                             "see: dockyard backups NAME")

@@ -24,6 +24,7 @@ from dockyard.deploy.remove import remove_app
 from dockyard.deploy.status import accessory_status, app_status, env_status
 from dockyard.docker import containers as ctr
 from dockyard.errors import DockyardError
+from dockyard.state import audit
 from dockyard.state import lock as locks
 from dockyard.state.releases import parse_state, read_state
 
@@ -288,3 +289,41 @@ def lock_release(ctx: typer.Context) -> None:
         return
     runner.change(locks.force_release(app, holder.pid), check=False)
     obj.say(f"released the lock held by {holder.describe()}")
+
+
+def history(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Option("--lines", "-n", help="How many entries to show.")]
+    = 20,
+    everything: Annotated[bool, typer.Option("--all", help="Every app on the server, not "
+                                             "only this one.")] = False,
+) -> None:
+    """The server's audit log as a timeline: who ran what, when, what it changed, how long
+    it took, and how it ended (the log itself: /var/lib/dockyard/audit.log)."""
+    obj = get(ctx)
+    runner = obj.runner()
+    app = obj.config().app.name
+    entries = audit.parse(runner.query(audit.read_command(max(200, count * 60))).out)
+    if not everything:
+        entries = [e for e in entries if e.app in (app, "") and (e.app or app in " ".join(
+            e.commands))]
+    entries = entries[-count:]
+    if obj.json:
+        obj.emit_json([e.as_dict() for e in entries])
+        return
+    table = Table(title=f"history on {runner.host.label}" + ("" if everything else
+                                                             f" ({app})"),
+                  title_justify="left")
+    for column in ("time (UTC)", "who", "command", "app", "steps", "took", "outcome"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(e.time.replace("T", " ").rstrip("Z"), e.user, e.subcommand or "?",
+                      e.app or "-", str(len(e.commands)), f"{e.duration_ms / 1000:.1f} s",
+                      e.outcome)
+    obj.console.print(table)
+    if obj.verbose:
+        for e in entries:
+            obj.console.print(f"\n{e.time} {e.user} {e.subcommand}:", markup=False)
+            for command, code in zip(e.commands, e.exits, strict=True):
+                mark = "" if code == 0 else f"  [exit {code}]"
+                obj.console.print(f"  {command}{mark}", markup=False, soft_wrap=True)

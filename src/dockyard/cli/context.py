@@ -29,6 +29,7 @@ class AppContext:
     dry_run: bool = False
     verbose: bool = False
     json: bool = False
+    explain: bool = False
     console: Console = field(default_factory=lambda: Console(highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
     subcommand: str = "?"
@@ -55,11 +56,19 @@ class AppContext:
         if self._runner is None:
             self._runner = Runner(
                 self.host(),
-                invocation=Invocation(subcommand=self.subcommand),
+                invocation=Invocation(subcommand=self.subcommand,
+                                      app=self.config().app.name),
                 dry_run=self.dry_run,
                 verbose=self.verbose,
+                explain=self.explain,
             )
-            if self.dry_run:
+            if self.explain:
+                self._runner.out.write(
+                    f"# explain: the commands that would change {self._runner.host.label}, in "
+                    "order, each with why it runs and what a failure there means; read-only "
+                    "queries run for real; nothing is changed\n"
+                )
+            elif self.dry_run:
                 self._runner.out.write(
                     f"# dry run: commands that would change {self._runner.host.label}, in order; "
                     "nothing is changed\n"

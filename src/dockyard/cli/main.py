@@ -44,9 +44,11 @@ def root(
                                           "runs, with its duration.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output where "
                                            "the output is data.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", hidden=True)] = False,
 ) -> None:
     """Global options are accepted before or after the subcommand."""
-    ctx.obj = AppContext(config_path=config, dry_run=dry_run, verbose=verbose, json=json_out)
+    ctx.obj = AppContext(config_path=config, dry_run=dry_run or explain, verbose=verbose,
+                         json=json_out, explain=explain)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -69,6 +71,7 @@ app.command("logs")(app_cmd.logs)
 app.command("run", context_settings=app_cmd.PASSTHROUGH)(app_cmd.run)
 app.command("exec", context_settings=app_cmd.PASSTHROUGH)(app_cmd.exec_)
 app.command("remove")(app_cmd.remove)
+app.command("history")(app_cmd.history)
 app.add_typer(app_cmd.lock_app, name="lock")
 app.add_typer(env_cmd.app, name="env")
 app.add_typer(accessory_cmd.app, name="accessory")
@@ -85,7 +88,32 @@ app.add_typer(router_cmd.app, name="router")
 #: Global options and whether they take a value. Moved to the front of argv so they work
 #: after the subcommand too (`dockyard server check -v`), as users of git and kubectl expect.
 GLOBAL_OPTIONS = {"-c": True, "--config": True, "--dry-run": False, "-v": False,
-                  "--verbose": False, "--json": False}
+                  "--verbose": False, "--json": False, "--explain": False}
+
+#: What `dockyard explain` knows how to explain (any command with a plan works).
+EXPLAINABLE = ("deploy", "rollback", "restart", "env set", "accessory boot", "backup",
+               "restore")
+
+
+def explain_args(args: list[str]) -> list[str]:
+    """`dockyard explain deploy` is `dockyard --explain deploy`: the dry run's plan, each line
+    followed by why it happens and what a failure there means."""
+    if "explain" not in args or "--" in args[: args.index("explain")]:
+        return args
+    i = args.index("explain")
+    j = 0
+    while j < i:  # only global options (and their values) may come before it
+        if not args[j].startswith("-"):
+            return args  # "explain" is an argument of another command
+        j += 2 if GLOBAL_OPTIONS.get(args[j]) and "=" not in args[j] else 1
+    rest = args[i + 1:]
+    if not rest or rest[0] in ("-h", "--help"):
+        print("usage: dockyard explain COMMAND [ARGS]...\n\n"
+              "Prints the plan --dry-run prints, in the same order, and under each line why "
+              "it happens and what a failure there means. Nothing is changed.\n\n"
+              f"Commands: {', '.join(EXPLAINABLE)} (and any other command with a plan).")
+        raise SystemExit(0 if rest else 2)
+    return ["--explain", *args[:i], *rest]
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
@@ -112,7 +140,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    args = explain_args(hoist_global_options(list(sys.argv[1:] if argv is None else argv)))
     context.RAW_ARGS[:] = args
     try:
         # standalone: Typer prints usage errors itself (exit 2) and exits; our own errors

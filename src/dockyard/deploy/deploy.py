@@ -78,7 +78,13 @@ def env_path(t: Target, release: int) -> str:
     return env_file_path(t.app, release)
 
 
+#: What a failed step means for a deploy-like command (dockyard explain prints it).
+FAILS = ("the command stops here; the release that serves now keeps serving, and a new "
+         "container that got no traffic yet is removed (running it again repairs the rest)")
+
+
 def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress) -> Result:
+    runner.on_failure = FAILS
     t = Target(runner, config, progress)
     with Lock(runner.host, t.app, "deploy", dry_run=runner.dry_run):
         with progress.step("prepare the server", "prepare"):
@@ -98,6 +104,7 @@ def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress)
 
 
 def rollback(runner: Runner, config: Config, progress: Progress, to: int | None) -> Result:
+    runner.on_failure = FAILS
     t = Target(runner, config, progress)
     with Lock(runner.host, t.app, "rollback", dry_run=runner.dry_run):
         with progress.step("prepare the server", "prepare"):
@@ -130,6 +137,7 @@ def env_release(runner: Runner, config: Config, progress: Progress,
                 ) -> tuple[Result | None, dict[str, str]]:
     """Change the server's environment (under the app's lock); when the app runs and
     ``restart``, make a release of the same image with it, switched with zero downtime."""
+    runner.on_failure = FAILS
     t = Target(runner, config, progress)
     with Lock(runner.host, t.app, "env", dry_run=runner.dry_run):
         ensure_state_dir(runner)
@@ -160,6 +168,7 @@ def env_release(runner: Runner, config: Config, progress: Progress,
 
 def restart(runner: Runner, config: Config, progress: Progress) -> Result:
     """New containers of the current release, switched like a deploy; no new release."""
+    runner.on_failure = FAILS
     t = Target(runner, config, progress)
     started = time.monotonic()
     with Lock(runner.host, t.app, "restart", dry_run=runner.dry_run):

@@ -151,7 +151,9 @@ def _settle_processes(t: Target, procs: list[ctr.ContainerSpec], started: float)
     """Each extra process must stay running for a few seconds before the old ones stop."""
     runner = t.runner
     if runner.dry_run:
-        runner.out.write(f"# wait {PROCESS_SETTLE:g}s and check every new process still runs\n")
+        runner.note(f"# wait {PROCESS_SETTLE:g}s and check every new process still runs",
+                    "a worker that crashes at start must not replace one that works; if one "
+                    "exits, the new containers are removed and the old ones keep running")
         return
     remaining = PROCESS_SETTLE - (time.monotonic() - started)
     if remaining > 0:
@@ -228,8 +230,10 @@ def _wait_healthy(t: Target, backend: str, server: str, container: str) -> None:
     runner = t.runner
     give_up = t.config.web.healthcheck_give_up
     if runner.dry_run:
-        runner.out.write(f"# wait until the router's checks pass for {backend}/{server} "
-                         f"(give up after {give_up:g}s), then:\n")
+        runner.note(f"# wait until the router's checks pass for {backend}/{server} "
+                    f"(give up after {give_up:g}s), then:",
+                    "only a container that answers its health check gets traffic; if it never "
+                    "does, it is removed and the old release keeps serving")
         runner.api(api.set_server_state(backend, server, "ready"), socket=router.API_SOCKET)
         return
     deadline = time.monotonic() + give_up
@@ -301,8 +305,10 @@ def _wait_drained(t: Target, backend: str, servers: list[str], timeout: float) -
     if not servers:
         return
     if runner.dry_run:
-        runner.out.write(f"# wait until {', '.join(servers)} finish their in-flight requests "
-                         f"(at most {timeout:g}s)\n")
+        runner.note(f"# wait until {', '.join(servers)} finish their in-flight requests "
+                    f"(at most {timeout:g}s)",
+                    "the old containers get no new requests and finish the ones they have, so "
+                    "no request is cut; after drain_timeout they are stopped anyway")
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

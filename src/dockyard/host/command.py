@@ -23,6 +23,9 @@ class Command:
     stdin_label: str = ""
     #: A local file streamed to stdin instead (build contexts can be large).
     stdin_path: str | None = None
+    #: What a failure of this command means, for `dockyard explain` (the flow's general
+    #: rule applies when empty).
+    if_fails: str = ""
 
     def __post_init__(self) -> None:
         if not self.argv:
@@ -39,10 +42,11 @@ class Command:
 
 
 def change(argv: Sequence[str], why: str = "", *, stdin: bytes | None = None,
-           stdin_label: str = "", stdin_path: str | None = None) -> Command:
+           stdin_label: str = "", stdin_path: str | None = None,
+           if_fails: str = "") -> Command:
     """A command that changes the server: printed, not run, under --dry-run; audited."""
     return Command(tuple(argv), why=why, changes=True, stdin=stdin, stdin_label=stdin_label,
-                   stdin_path=stdin_path)
+                   stdin_path=stdin_path, if_fails=if_fails)
 
 
 def query(argv: Sequence[str], why: str = "") -> Command:

@@ -48,16 +48,23 @@ class Invocation:
 
     subcommand: str
     user: str = field(default_factory=getpass.getuser)
+    #: the app the command is about (dockyard.toml's [app] name), when there is one
+    app: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
 class Runner:
     def __init__(self, host: Host, *, invocation: Invocation, dry_run: bool = False,
                  verbose: bool = False, out: TextIO | None = None,
-                 secrets: Iterable[str] = ()) -> None:
+                 secrets: Iterable[str] = (), explain: bool = False) -> None:
         self.host = host
         self.invocation = invocation
-        self.dry_run = dry_run
+        #: `dockyard explain`: a dry run that says, under each line, why it happens and what
+        #: a failure there means
+        self.explain = explain
+        self.dry_run = dry_run or explain
+        #: what a failure means when a command does not say (set by each flow)
+        self.on_failure = "Dockyard stops and reports the error; what already ran stays done"
         self.verbose = verbose
         self.out = out or sys.stdout
         self._secrets = {s for s in secrets if s}
@@ -82,6 +89,8 @@ class Runner:
         ``stdout_path``: its output goes to that local file (a download)."""
         if self.dry_run:
             self._print(f"# query: {self.redact(command.line)}")
+            self._explain(command.why or "read-only: it changes nothing",
+                          "nothing changes; Dockyard reports what it could not read")
         return self._execute(command, check=check, stream=False, timeout=timeout,
                              stdout_path=stdout_path)
 
@@ -92,6 +101,7 @@ class Runner:
             return self.query(command, check=check, timeout=timeout)
         if self.dry_run:
             self._print(self.redact(command.line))
+            self._explain(command.why, command.if_fails)
             return None
         return self._execute(command, check=check, stream=stream, timeout=timeout,
                              audited=self.audit)
@@ -104,6 +114,7 @@ class Runner:
         """Attach our terminal (``run``/``exec``): stdout is exactly the command's output."""
         if self.dry_run:
             self._print(self.redact(command.line))
+            self._explain(command.why, command.if_fails)
             return 0
         argv = list(command.argv)
         if command.changes and self.audit:
@@ -118,6 +129,8 @@ class Runner:
         if self.dry_run:
             prefix = "# query: " if not call.changes else ""
             self._print(f"{prefix}router-api {shlex.quote(call.line)}")
+            self._explain(call.why or "a Runtime API call to the router",
+                          "" if call.changes else "nothing changes")
             if call.changes:
                 return ""
         started = time.monotonic()
@@ -170,6 +183,7 @@ class Runner:
             "user": self.invocation.user,
             "invocation": self.invocation.id,
             "subcommand": self.invocation.subcommand,
+            "app": self.invocation.app,
             "command": self.redact(line),
             "exit": exit_code,
             "duration_ms": round(duration * 1000),
@@ -198,9 +212,23 @@ class Runner:
             "user": self.invocation.user,
             "invocation": self.invocation.id,
             "subcommand": self.invocation.subcommand,
+            "app": self.invocation.app,
             "command": self.redact(command.line),
         }
         return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[1:-1]
+
+    def note(self, line: str, why: str = "") -> None:
+        """A comment line of the plan (a wait, a copy): printed under --dry-run."""
+        if self.dry_run:
+            self._print(line)
+            if why:
+                self._explain(why, "")
+
+    def _explain(self, why: str, if_fails: str) -> None:
+        if not self.explain:
+            return
+        self.out.write(f"    # why: {self.redact(why or 'a step of this command')}\n")
+        self.out.write(f"    # if it fails: {self.redact(if_fails or self.on_failure)}\n")
 
     def _print(self, line: str) -> None:
         # plain write: commands are one line each, never wrapped, no markup interpretation

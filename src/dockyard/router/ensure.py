@@ -111,7 +111,9 @@ def _connect(runner: Runner, network: str, on: set[str]) -> None:
 def wait_until_ready(runner: Runner, timeout: float = READY_TIMEOUT) -> None:
     """Wait for the Runtime API to answer (the router has loaded its configuration)."""
     if runner.dry_run:
-        runner.out.write("# wait until the router's Runtime API answers\n")
+        runner.note("# wait until the router's Runtime API answers",
+                    "the deploy changes the router through this API; if it never answers, "
+                    "the router's last log lines are printed")
         return
     deadline = time.monotonic() + timeout
     last = ""

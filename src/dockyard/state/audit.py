@@ -1,0 +1,74 @@
+"""The server's audit log (/var/lib/dockyard/audit.log) as a timeline.
+
+Every command that changed the server left one JSON line, written by the same remote shell
+that ran it (time, user, invocation id, subcommand, app, the command line with secrets
+redacted, exit code, duration); scheduled backups add theirs. Lines of one invocation are one
+entry of the timeline.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from dockyard.host.command import Command, query
+from dockyard.state import paths
+
+
+def read_command(lines: int) -> Command:
+    return query(["sh", "-c", f'tail -n "$1" {paths.AUDIT_LOG} 2>/dev/null; true',
+                  "dockyard-history", str(lines)], "read the end of the server's audit log")
+
+
+@dataclass
+class Entry:
+    """One dockyard invocation (or one scheduled job) and what it changed."""
+
+    invocation: str
+    time: str
+    user: str
+    subcommand: str
+    app: str
+    commands: list[str] = field(default_factory=list)
+    exits: list[int] = field(default_factory=list)
+    duration_ms: int = 0
+    finished: str = ""
+
+    @property
+    def outcome(self) -> str:
+        failed = [c for c, e in zip(self.commands, self.exits, strict=True) if e != 0]
+        if not failed:
+            return "ok"
+        return f"failed: {failed[-1][:80]}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "outcome": self.outcome, "steps": len(self.commands)}
+
+
+def parse(text: str) -> list[Entry]:
+    """Oldest first. Lines that are not JSON (a torn write) are skipped."""
+    entries: dict[str, Entry] = {}
+    order: list[str] = []
+    for raw in text.splitlines():
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(line, dict) or "command" not in line:
+            continue
+        key = str(line.get("invocation") or "")
+        if key == "cron":  # every scheduled run is its own entry
+            key = f"cron-{line.get('time')}-{line.get('command')}"
+        entry = entries.get(key)
+        if entry is None:
+            entry = Entry(key, str(line.get("time", "")), str(line.get("user", "")),
+                          str(line.get("subcommand", "")), str(line.get("app", "")))
+            entries[key] = entry
+            order.append(key)
+        entry.commands.append(str(line["command"]))
+        exit_code = line.get("exit", 0)
+        entry.exits.append(int(exit_code) if isinstance(exit_code, int) else 0)
+        duration = line.get("duration_ms")
+        entry.duration_ms += int(duration) if isinstance(duration, int) else 0
+        entry.finished = str(line.get("time", entry.finished))
+    return [entries[k] for k in order]
