@@ -7,7 +7,9 @@ command does it first).
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -213,3 +215,34 @@ def restart_dockerd() -> None:
             break
         time.sleep(0.2)
     subprocess.run([str(REPO / "testbed" / "up")], check=True, capture_output=True, timeout=600)
+
+
+PEBBLE_ENV = TESTBED / "pebble.env"
+
+
+def pebble() -> dict[str, str]:
+    env = dict(line.split("=", 1) for line in PEBBLE_ENV.read_text().split() if "=" in line)
+    assert {"ACME_CA", "ACME_CA_ROOT", "PEBBLE_MGMT"} <= set(env), env
+    return env
+
+
+def https_proxy() -> str:
+    env = pebble()
+    return ('[proxy]\nhttp_port = 80\nhttps_port = 443\n'
+            'router_image = "dockyard-testbed/router"\ntools_image = "dockyard-testbed/tools"\n'
+            'acme_image = "dockyard-testbed/acme"\nacme_email = "ops@dockyard.test"\n'
+            f'acme_ca = "{env["ACME_CA"]}"\nacme_ca_root = "{env["ACME_CA_ROOT"]}"\n'
+            'cert_wait = "60s"\n')
+
+
+@pytest.fixture
+def issuer_root(tmp_path: Path) -> Path:
+    """Pebble's issuing root (/roots/0 on its management API): what clients trust."""
+    env = pebble()
+    ctx = ssl.create_default_context(cafile=env["ACME_CA_ROOT"])
+    with urllib.request.urlopen(f"{env['PEBBLE_MGMT']}/roots/0", context=ctx,
+                                timeout=10) as resp:
+        pem = resp.read()
+    path = tmp_path / "pebble-root.pem"
+    path.write_bytes(pem)
+    return path

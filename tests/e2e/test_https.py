@@ -13,44 +13,20 @@ import ssl
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-import pytest
-
-from tests.e2e.conftest import SSH_HOST, TESTBED, hello_config, router_identity, sh, zd_probe
+from tests.e2e.conftest import (
+    SSH_HOST,
+    TESTBED,
+    hello_config,
+    https_proxy,
+    router_identity,
+    sh,
+    zd_probe,
+)
 from tests.helpers import REPO, dockyard
 
-PEBBLE_ENV = TESTBED / "pebble.env"
 CERTS = Path("/var/lib/dockyard/certs")
-
-
-def pebble() -> dict[str, str]:
-    env = dict(line.split("=", 1) for line in PEBBLE_ENV.read_text().split() if "=" in line)
-    assert {"ACME_CA", "ACME_CA_ROOT", "PEBBLE_MGMT"} <= set(env), env
-    return env
-
-
-def https_proxy() -> str:
-    env = pebble()
-    return ('[proxy]\nhttp_port = 80\nhttps_port = 443\n'
-            'router_image = "dockyard-testbed/router"\ntools_image = "dockyard-testbed/tools"\n'
-            'acme_image = "dockyard-testbed/acme"\nacme_email = "ops@dockyard.test"\n'
-            f'acme_ca = "{env["ACME_CA"]}"\nacme_ca_root = "{env["ACME_CA_ROOT"]}"\n'
-            'cert_wait = "60s"\n')
-
-
-@pytest.fixture
-def issuer_root(tmp_path: Path) -> Path:
-    """Pebble's issuing root (/roots/0 on its management API): what clients trust."""
-    env = pebble()
-    ctx = ssl.create_default_context(cafile=env["ACME_CA_ROOT"])
-    with urllib.request.urlopen(f"{env['PEBBLE_MGMT']}/roots/0", context=ctx,
-                                timeout=10) as resp:
-        pem = resp.read()
-    path = tmp_path / "pebble-root.pem"
-    path.write_bytes(pem)
-    return path
 
 
 def tls_config(directory: Path, name: str, domain: str, *, image: str | None = None,
