@@ -17,16 +17,16 @@ import pytest
 
 from tests.e2e.conftest import (
     HTTP_PORT,
-    TESTBED,
     app_containers,
     get,
     hello_config,
+    restart_dockerd,
     router_identity,
     set_version,
     sh,
     wait_answer,
 )
-from tests.helpers import REPO, dockyard
+from tests.helpers import dockyard
 from tests.loadcheck import Load
 
 pytestmark = pytest.mark.e2e
@@ -92,15 +92,7 @@ def test_router_comes_back_after_haproxy_kill_and_dockerd_restart(clean: None,
     took = wait_answer(HTTP_PORT, "hello.test", "hello v2", seconds=30)
     assert took < 30
 
-    dockerd_pid = int((TESTBED / "dockerd.pid").read_text())
-    os.kill(dockerd_pid, signal.SIGTERM)
-    for _ in range(100):
-        try:
-            os.kill(dockerd_pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    subprocess.run([str(REPO / "testbed" / "up")], check=True, capture_output=True, timeout=300)
+    restart_dockerd()
     wait_answer(HTTP_PORT, "hello.test", "hello v2", seconds=30)
     # and Dockyard still works against it
     set_version(cfg, "v1")

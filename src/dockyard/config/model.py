@@ -41,6 +41,19 @@ def _scalar_str(value: Any) -> Any:
     return value
 
 
+def check_env(value: dict[str, str]) -> dict[str, str]:
+    """Names Docker env files accept; values on one line (env files cannot carry more)."""
+    for key, val in value.items():
+        if not ENV_KEY.match(key):
+            raise ValueError(
+                f"{key!r} is not a valid variable name; use letters, digits and "
+                "underscores, not starting with a digit"
+            )
+        if "\n" in val or "\r" in val:
+            raise ValueError(f"{key} contains a newline, which Docker env files cannot carry")
+    return value
+
+
 Command = Annotated[list[str], BeforeValidator(_command)]
 EnvValue = Annotated[str, BeforeValidator(_scalar_str)]
 
@@ -411,12 +424,7 @@ class AccessoryConfig(Section):
     @field_validator("env")
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, val in value.items():
-            if not ENV_KEY.match(key):
-                raise ValueError(f"{key!r} is not a valid variable name")
-            if "\n" in val or "\r" in val:
-                raise ValueError(f"{key} contains a newline, which Docker env files cannot carry")
-        return value
+        return check_env(value)
 
     @field_validator("volumes")
     @classmethod
@@ -526,15 +534,7 @@ class Config(Section):
     @field_validator("env")
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, val in value.items():
-            if not ENV_KEY.match(key):
-                raise ValueError(
-                    f"{key!r} is not a valid variable name; use letters, digits and "
-                    "underscores, not starting with a digit"
-                )
-            if "\n" in val or "\r" in val:
-                raise ValueError(f"{key} contains a newline, which Docker env files cannot carry")
-        return value
+        return check_env(value)
 
     def proxy_keys_set(self) -> set[str]:
         """The [proxy] keys the file wrote explicitly (the rest follow the server)."""
