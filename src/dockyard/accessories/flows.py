@@ -61,9 +61,6 @@ class Site:
     def running(self, acc: Accessory) -> cmds.Running | None:
         return self.snap.accessories.get(acc.name)
 
-    def refresh(self) -> None:
-        self.snap.accessories = cmds.parse_list(self.runner.query(cmds.list_all(self.app)).out)
-
 
 def read_site(runner: Runner, config: Config, base_dir: Path, progress: Progress) -> Site:
     site = Site(runner, config, base_dir, progress)

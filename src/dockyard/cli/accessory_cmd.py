@@ -109,10 +109,8 @@ def restart(ctx: typer.Context, name: NameArg) -> None:
 @app.command("logs")
 def logs(
     ctx: typer.Context, name: NameArg,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")]
-    = False,
-    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines to start with.")]
-    = 100,
+    follow: context.FollowOpt = False,
+    lines: context.LinesOpt = 100,
 ) -> None:
     """Show an accessory's logs."""
     obj = get(ctx)

@@ -168,10 +168,8 @@ def _containers(obj: AppContext, process: str) -> list[ctr.Listed]:
 def logs(
     ctx: typer.Context,
     process: Annotated[str, typer.Argument(help="web, or a name from [processes].")] = "web",
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")]
-    = False,
-    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines to start with.")]
-    = 100,
+    follow: context.FollowOpt = False,
+    lines: context.LinesOpt = 100,
 ) -> None:
     """Show a process's logs (the newest container of that process)."""
     obj = get(ctx)

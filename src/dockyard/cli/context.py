@@ -9,7 +9,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -86,6 +86,10 @@ class AppContext:
         if self._host is not None:
             self._host.close()
 
+
+#: Options of every logs command (app processes, accessories).
+FollowOpt = Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")]
+LinesOpt = Annotated[int, typer.Option("--lines", "-n", help="How many lines to start with.")]
 
 #: The command line as given (global options hoisted), for commands that must know where
 #: `--` was: Typer consumes it.

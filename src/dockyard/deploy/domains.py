@@ -73,7 +73,6 @@ def change(runner: Runner, config: Config, progress: Progress, *, add: list[str]
                 if name in tls_map:
                     runner.api(api.del_map(rc.TLS_MAP, name), socket=router.API_SOCKET)
             runner.change(tls.forget_redirects(remove))
-        runner.flush_audit()
         waiting = tls.secure(t) if add else []
         runner.flush_audit()
         return route.domains, waiting
