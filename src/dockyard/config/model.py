@@ -11,24 +11,41 @@ import re
 import shlex
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from dockyard.config.duration import Duration
-
-APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
-ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PROCESS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
-_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-DOMAIN = re.compile(rf"^(?=.{{1,253}}$)(\*\.)?({_LABEL}\.)*{_LABEL}$")
+from dockyard import values
+from dockyard.config.duration import duration
+from dockyard.values import (
+    AccessoryName,
+    ArgvWord,
+    CronSchedule,
+    Domain,
+    EnvKey,
+    ImageRef,
+    LocatedError,
+    ProcessName,
+)
 
 
 def _command(value: Any) -> Any:
     """Commands may be written as a list (exec form) or a string (split like a shell)."""
     if isinstance(value, str):
-        parts = shlex.split(value)
-        if not parts:
-            raise ValueError('must not be empty; write e.g. ["python", "manage.py", "migrate"]')
-        return parts
+        try:
+            value = shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot be split like a shell command ({exc}); write a list, "
+                             'e.g. ["python", "manage.py", "migrate"]') from None
+    if isinstance(value, list) and not value:
+        raise ValueError('must not be empty; write e.g. ["python", "manage.py", "migrate"]')
     return value
 
 
@@ -42,20 +59,47 @@ def _scalar_str(value: Any) -> Any:
 
 
 def check_env(value: dict[str, str]) -> dict[str, str]:
-    """Names Docker env files accept; values on one line (env files cannot carry more)."""
+    """Values on one line (env files cannot carry more), and no NUL."""
     for key, val in value.items():
-        if not ENV_KEY.match(key):
-            raise ValueError(
-                f"{key!r} is not a valid variable name; use letters, digits and "
-                "underscores, not starting with a digit"
-            )
-        if "\n" in val or "\r" in val:
-            raise ValueError(f"{key} contains a newline, which Docker env files cannot carry")
+        try:
+            values.env_value(key, val)
+        except ValueError as exc:
+            raise LocatedError((key,), str(exc)) from None
     return value
 
 
-Command = Annotated[list[str], BeforeValidator(_command)]
-EnvValue = Annotated[str, BeforeValidator(_scalar_str)]
+def _path(value: str) -> str:
+    """A file path: one argv word, no NUL."""
+    return values.argv_word(value)
+
+
+def _health_path(value: str) -> str:
+    # it travels in a Runtime API line (spaces separate words, ';' separates commands) and
+    # in an HTTP request line
+    if not re.fullmatch(r"/[A-Za-z0-9._~!$&'()*+,=:@%/?-]{0,1000}", value):
+        raise ValueError(f"{values.shown(value)} is not a path; write a path such as \"/up\" "
+                         "(no spaces or semicolons)")
+    return value
+
+
+def _email(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9.-]{1,253}", value):
+        raise ValueError(f"{values.shown(value)} is not an email address; write e.g. "
+                         '"you@example.com"')
+    return value
+
+
+def _url(value: str) -> str:
+    if not re.fullmatch(r"https?://[A-Za-z0-9._~:/?#@!$&'()*+,;=%\[\]-]{1,2000}", value):
+        raise ValueError(f"{values.shown(value)} is not an http(s) URL; write e.g. "
+                         '"https://acme-v02.api.letsencrypt.org/directory"')
+    return value
+
+
+Command = Annotated[list[ArgvWord], BeforeValidator(_command)]
+EnvValue = Annotated[str, BeforeValidator(_scalar_str), AfterValidator(values.argv_word)]
+Path = Annotated[str, AfterValidator(_path)]
+Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
 
 
 class Section(BaseModel):
@@ -65,21 +109,11 @@ class Section(BaseModel):
 class AppConfig(Section):
     """The app's identity on the server."""
 
-    name: str = Field(
+    name: values.AppName = Field(
         description="The app's name: lowercase letters, digits and dashes, starting with a "
-        "letter, at most 40 characters. Unique on the server; it prefixes every container, "
-        "network and image of the app."
+        "letter and not ending with a dash, at most 40 characters. Unique on the server; it "
+        "prefixes every container, network and image of the app."
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not APP_NAME.match(value):
-            raise ValueError(
-                f"{value!r} is not a valid app name; use lowercase letters, digits and dashes, "
-                'starting with a letter, e.g. "hello" or "my-blog"'
-            )
-        return value
 
 
 class ServerConfig(Section):
@@ -90,69 +124,61 @@ class ServerConfig(Section):
         '22; a name from ~/.ssh/config works too, e.g. "ssh://myvps"), or "local" for the '
         "Docker engine on this machine."
     )
-    connect_timeout: Duration = Field(
+    connect_timeout: duration("1s", "5m") = Field(  # type: ignore[valid-type]
         default=5.0,
         description="How long to wait for the SSH connection before saying the server is "
         "unreachable.",
     )
 
-    @field_validator("host")
+    @field_validator("host", mode="before")
     @classmethod
-    def _host(cls, value: str) -> str:
+    def _host(cls, value: Any) -> Any:
         from dockyard.host.spec import HostSpec
 
-        HostSpec.parse(value)  # raises ValueError with what is accepted
+        if isinstance(value, str):
+            HostSpec.parse(value)  # raises ValueError with what is accepted
         return value
 
 
 class BuildConfig(Section):
     """How the app's image is made."""
 
-    context: str = Field(
+    context: Path = Field(
         default=".",
         description="Build context directory, relative to dockyard.toml. It is streamed to "
         "the server (honouring .dockerignore) and built there: no registry and no Docker on "
         "the laptop are needed.",
     )
-    dockerfile: str = Field(
+    dockerfile: Path = Field(
         default="Dockerfile", description="Dockerfile path, relative to the context."
     )
-    args: dict[str, EnvValue] = Field(
+    args: dict[EnvKey, EnvValue] = Field(
         default_factory=dict,
         description="Build arguments (--build-arg). Not for secrets: build args are stored "
         "in the image's history.",
     )
-    image: str | None = Field(
+    image: ImageRef | None = Field(
         default=None,
         description='Use this image instead of building, e.g. "ghcr.io/me/app:1.2". Used as '
         "is when the server has it, pulled otherwise.",
     )
 
-    @field_validator("args")
-    @classmethod
-    def _args(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            if not ENV_KEY.match(key):
-                raise ValueError(f"{key!r} is not a valid build argument name; use letters, "
-                                 "digits and underscores, not starting with a digit")
-        return value
-
 
 class WebConfig(Section):
     """The routed process: it receives HTTP traffic through the router."""
 
-    port: int = Field(
-        default=8080, ge=1, le=65535,
+    port: Port = Field(
+        default=8080,
         description="Port the app listens on inside its container. Nothing is published on "
         "the server: the router reaches it over the app's Docker network.",
     )
-    domains: list[str] = Field(
+    domains: list[Domain] = Field(
         default_factory=list,
         description='Host names routed to this app, e.g. ["hello.example.com"]. Names under '
         ".localhost work for local testing.",
     )
     tls: bool = Field(
-        default=True,
+        default=True, strict=True,
         description="Serve the domains over HTTPS with certificates obtained (and renewed) "
         "automatically over ACME, and redirect HTTP to HTTPS once a certificate is there. "
         "Names under .localhost and IP addresses are always served over plain HTTP.",
@@ -162,13 +188,13 @@ class WebConfig(Section):
         description="Path the router requests to decide whether a container is healthy; a "
         "2xx or 3xx answer means healthy. Sent with the first domain as Host header.",
     )
-    healthcheck_interval: Duration = Field(
+    healthcheck_interval: duration("100ms", "1h") = Field(  # type: ignore[valid-type]
         default=1.0, description="Time between two health checks of a container."
     )
-    healthcheck_timeout: Duration = Field(
+    healthcheck_timeout: duration("100ms", "1h") = Field(  # type: ignore[valid-type]
         default=2.0, description="How long one health check may take before it counts as failed."
     )
-    healthcheck_give_up: Duration = Field(
+    healthcheck_give_up: duration("1s", "1d") = Field(  # type: ignore[valid-type]
         default=60.0,
         description="How long a deploy waits for a new container to become healthy before it "
         "gives up, removes it and leaves the old release serving.",
@@ -183,22 +209,15 @@ class WebConfig(Section):
     def _domains(cls, value: list[str]) -> list[str]:
         seen: set[str] = set()
         for domain in value:
-            if not DOMAIN.match(domain):
-                raise ValueError(
-                    f"{domain!r} is not a host name; write e.g. \"blog.example.com\" (lowercase, "
-                    "no scheme, no port, no path)"
-                )
             if domain in seen:
-                raise ValueError(f"{domain!r} is listed twice")
+                raise ValueError(f"{values.shown(domain)} is listed twice")
             seen.add(domain)
         return value
 
     @field_validator("healthcheck")
     @classmethod
     def _healthcheck(cls, value: str) -> str:
-        if not value.startswith("/") or any(c.isspace() for c in value):
-            raise ValueError(f'{value!r} is not a path; write a path such as "/up"')
-        return value
+        return _health_path(value)
 
 
 class ReleaseConfig(Section):
@@ -215,17 +234,17 @@ class ReleaseConfig(Section):
 class DeployConfig(Section):
     """How the switch from one release to the next happens."""
 
-    drain_timeout: Duration = Field(
+    drain_timeout: duration(0, "1d") = Field(  # type: ignore[valid-type]
         default=30.0,
         description="How long the old container keeps finishing in-flight requests after the "
         "router stops sending it new ones.",
     )
-    stop_timeout: Duration = Field(
+    stop_timeout: duration(0, "1h") = Field(  # type: ignore[valid-type]
         default=10.0,
         description="How long a container gets between SIGTERM and SIGKILL when it is stopped.",
     )
     keep_releases: int = Field(
-        default=5, ge=1, le=100,
+        default=5, ge=1, le=100, strict=True,
         description="How many releases keep their image on the server, for rollback; older "
         "images are pruned.",
     )
@@ -238,56 +257,52 @@ class ProxyConfig(Section):
     server's current value; changing one is explicit: ``dockyard router apply``.
     """
 
-    http_port: int = Field(
-        default=80, ge=1, le=65535, description="Port on the server for plain HTTP."
-    )
-    https_port: int = Field(
-        default=443, ge=1, le=65535, description="Port on the server for HTTPS."
-    )
-    router_image: str = Field(
+    http_port: Port = Field(default=80, description="Port on the server for plain HTTP.")
+    https_port: Port = Field(default=443, description="Port on the server for HTTPS.")
+    router_image: ImageRef = Field(
         default="haproxy:2.8",
         description="HAProxy image for the dockyard-router container (HAProxy 2.6 or newer).",
     )
-    acme_email: str | None = Field(
+    acme_email: Annotated[str, AfterValidator(_email)] | None = Field(
         default=None,
         description="Contact address for the ACME account (Let's Encrypt sends expiry warnings "
         "there). Optional.",
     )
-    acme_ca: str = Field(
+    acme_ca: Annotated[str, AfterValidator(_url)] = Field(
         default="https://acme-v02.api.letsencrypt.org/directory",
         description="ACME directory URL certificates are ordered from, as the ACME container on "
         "the server reaches it. Default: Let's Encrypt production.",
     )
     acme_staging: bool = Field(
-        default=False,
+        default=False, strict=True,
         description="Use Let's Encrypt's staging CA (untrusted certificates, generous rate "
         "limits): for trying things out. Overrides acme_ca.",
     )
-    acme_ca_root: str | None = Field(
+    acme_ca_root: Path | None = Field(
         default=None,
         description="A CA certificate file on this machine that the ACME client must trust to "
         "talk to acme_ca (for test CAs such as Pebble); uploaded by `dockyard router apply`.",
     )
-    acme_image: str = Field(
+    acme_image: ImageRef = Field(
         default="goacme/lego:v4.19",
         description="Image of the ACME client (lego) that obtains and renews certificates on "
         "the server; it needs lego, sh and nc (the official goacme/lego image has them).",
     )
-    cert_wait: Duration = Field(
+    cert_wait: duration(0, "1h") = Field(  # type: ignore[valid-type]
         default=60.0,
         description="How long a deploy waits for a new domain's first certificate before it "
         "goes on serving HTTP with a warning (issuing keeps being retried on the server).",
     )
     hsts: bool = Field(
-        default=False,
+        default=False, strict=True,
         description="Send Strict-Transport-Security (one year) on HTTPS answers. Browsers then "
         "refuse plain HTTP for the name: enable it once HTTPS works.",
     )
-    tunnel_timeout: Duration = Field(
+    tunnel_timeout: duration("1s", "7d") = Field(  # type: ignore[valid-type]
         default=3600.0,
         description="How long an idle websocket (or other upgraded connection) stays open.",
     )
-    tools_image: str = Field(
+    tools_image: ImageRef = Field(
         default="docker:27-cli",
         description="Small image for helper containers: scheduled backups (it needs busybox's "
         "crond, sh and tar and a docker client, as the official docker:cli image has), volume "
@@ -304,9 +319,9 @@ class ProxyConfig(Section):
 
 
 ACCESSORY_TYPES = ("postgres", "redis", "volume")
-CRON_FIELD = re.compile(r"^[0-9*/,-]+$")
-SCHEDULE_WORDS = {"hourly": "0 * * * *", "daily": "0 3 * * *", "weekly": "0 3 * * 0"}
-VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+SCHEDULE_WORDS = values.SCHEDULE_WORDS
+_VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,200}")
+_CONTAINER_PATH = re.compile(r"/[^:,\x00]{0,4000}")
 
 
 def detect_type(image: str) -> str:
@@ -321,47 +336,33 @@ def detect_type(image: str) -> str:
 
 def cron_schedule(value: str) -> str:
     """A cron line's five time fields, from cron syntax or hourly/daily/weekly."""
-    word = value.strip().lstrip("@")
-    if word in SCHEDULE_WORDS:
-        return SCHEDULE_WORDS[word]
-    fields = value.split()
-    if len(fields) != 5 or not all(CRON_FIELD.match(f) for f in fields):
-        raise ValueError(
-            f"{value!r} is not a schedule; write hourly, daily, weekly, or five cron fields "
-            'such as "30 2 * * *" (minute hour day month weekday)'
-        )
-    return " ".join(fields)
+    return values.cron_schedule(value)
 
 
 class BackupConfig(Section):
     """Scheduled backups of an accessory, taken on the server by a small cron container."""
 
-    schedule: str = Field(
+    schedule: CronSchedule = Field(
         description='When: "hourly", "daily" (03:00 UTC), "weekly", or cron syntax such as '
         '"30 2 * * *" (UTC).'
     )
     keep: int = Field(
-        default=7, ge=1, le=1000,
+        default=7, ge=1, le=1000, strict=True,
         description="How many scheduled backups stay; older scheduled ones are deleted after "
         "each new one. Manual and safety backups are never deleted automatically.",
     )
     allow_stop: bool = Field(
-        default=False,
+        default=False, strict=True,
         description="Required for accessories of type volume: their backup stops the "
         "accessory while its volumes are copied.",
     )
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        return cron_schedule(value)
 
 
 class AccessoryConfig(Section):
     """A service next to the app (database, cache, ...): started once, kept running, never
     touched by app deploys, its data in volumes that outlive it."""
 
-    image: str = Field(description='The image, e.g. "postgres:16" or "redis:7".')
+    image: ImageRef = Field(description='The image, e.g. "postgres:16" or "redis:7".')
     type: Literal["postgres", "redis", "volume"] | None = Field(
         default=None,
         description="How it is checked, backed up and restored: postgres (pg_isready, "
@@ -371,11 +372,11 @@ class AccessoryConfig(Section):
     cmd: Command | None = Field(
         default=None, description="Command to run instead of the image's CMD."
     )
-    env: dict[str, EnvValue] = Field(
+    env: dict[EnvKey, EnvValue] = Field(
         default_factory=dict,
         description='Plain environment variables, e.g. { POSTGRES_USER = "app" }.',
     )
-    secrets: list[str] = Field(
+    secrets: list[EnvKey] = Field(
         default_factory=list,
         description='Names of keys set with `dockyard env set` that this accessory receives, '
         'e.g. ["POSTGRES_PASSWORD"]; it gets no other secret.',
@@ -407,19 +408,17 @@ class AccessoryConfig(Section):
     def _port(cls, value: Any) -> Any:
         if value is None:
             return value
-        text = str(value)
-        parts = text.split(":")
-        if len(parts) > 2 or not all(p.isdigit() and 1 <= int(p) <= 65535 for p in parts):
-            raise ValueError(f'{value!r} is not a port; write e.g. "5432" or "15432:5432"')
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        parts = text.split(":") if isinstance(text, str) else []
+        try:
+            if not 1 <= len(parts) <= 2:
+                raise ValueError
+            for part in parts:
+                values.port(part)
+        except ValueError:
+            raise ValueError(f'{values.shown(value)} is not a port; write e.g. "5432" or '
+                             '"15432:5432"') from None
         return text
-
-    @field_validator("secrets")
-    @classmethod
-    def _secrets(cls, value: list[str]) -> list[str]:
-        for key in value:
-            if not ENV_KEY.match(key):
-                raise ValueError(f"{key!r} is not a valid variable name")
-        return value
 
     @field_validator("env")
     @classmethod
@@ -432,10 +431,10 @@ class AccessoryConfig(Section):
         for item in value:
             parts = item.split(":")
             mode_ok = len(parts) == 2 or (len(parts) == 3 and parts[2] in ("ro", "rw"))
-            if not mode_ok or not parts[1].startswith("/") or not (
-                    parts[0].startswith("/") or VOLUME_NAME.match(parts[0])):
+            if not mode_ok or not _CONTAINER_PATH.fullmatch(parts[1]) or not (
+                    _CONTAINER_PATH.fullmatch(parts[0]) or _VOLUME_NAME.fullmatch(parts[0])):
                 raise ValueError(
-                    f'{item!r} is not a volume; write "NAME:/path/in/container" or '
+                    f'{values.shown(item)} is not a volume; write "NAME:/path/in/container" or '
                     '"/path/on/server:/path/in/container" (optionally ":ro")'
                 )
         return value
@@ -445,9 +444,10 @@ class AccessoryConfig(Section):
     def _files(cls, value: list[str]) -> list[str]:
         for item in value:
             local, sep, remote = item.rpartition(":")
-            if not sep or not local or not remote.startswith("/"):
+            if not sep or not local or "\0" in local or not _CONTAINER_PATH.fullmatch(remote):
                 raise ValueError(
-                    f'{item!r} is not a file mapping; write "local/path:/path/in/container"'
+                    f'{values.shown(item)} is not a file mapping; write '
+                    '"local/path:/path/in/container"'
                 )
         return value
 
@@ -473,7 +473,7 @@ class Config(Section):
     server: ServerConfig = Field(description="Where the app runs.")
     build: BuildConfig = Field(default_factory=BuildConfig, description="How the image is made.")
     web: WebConfig = Field(default_factory=WebConfig, description="The routed web process.")
-    processes: dict[str, Command] = Field(
+    processes: dict[ProcessName, Command] = Field(
         default_factory=dict,
         description='Extra long-running processes of the same image, not routed, e.g. '
         'worker = ["python", "worker.py"].',
@@ -481,7 +481,7 @@ class Config(Section):
     release: ReleaseConfig = Field(
         default_factory=ReleaseConfig, description="The release task (migrations)."
     )
-    env: dict[str, EnvValue] = Field(
+    env: dict[EnvKey, EnvValue] = Field(
         default_factory=dict,
         description="Plain (non-secret) environment variables for every process. Secrets go "
         "through `dockyard env set KEY -` instead; the server's values win over these.",
@@ -490,46 +490,23 @@ class Config(Section):
     proxy: ProxyConfig = Field(
         default_factory=ProxyConfig, description="Server-wide router settings."
     )
-    accessories: dict[str, AccessoryConfig] = Field(
+    accessories: dict[AccessoryName, AccessoryConfig] = Field(
         default_factory=dict,
         description="Services next to the app (PostgreSQL, Redis, anything with a volume), "
         "one table each: [accessories.db]. The app reaches each by its name on its network, "
         "e.g. db:5432.",
     )
 
-    @field_validator("processes")
-    @classmethod
-    def _processes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for name in value:
-            if name == "web":
-                raise ValueError('"web" is the routed process; configure it under [web]')
-            if not PROCESS_NAME.match(name):
-                raise ValueError(
-                    f"{name!r} is not a valid process name; use lowercase letters, digits and "
-                    "dashes, starting with a letter"
-                )
-        return value
-
     @field_validator("accessories")
     @classmethod
-    def _accessories(cls, value: dict[str, AccessoryConfig]) -> dict[str, AccessoryConfig]:
+    def _accessories(cls, value: dict[str, AccessoryConfig],
+                     info: ValidationInfo) -> dict[str, AccessoryConfig]:
+        processes = info.data.get("processes") or {}
         for name in value:
-            if name in ("web", "release", "run", "cron") or not PROCESS_NAME.match(name):
-                raise ValueError(
-                    f"{name!r} is not a valid accessory name; use lowercase letters, digits "
-                    'and dashes, starting with a letter (not web, release, run or cron), e.g. '
-                    '"db"'
-                )
+            if name in processes:
+                raise LocatedError((name,), f"{name!r} is both a process and an accessory "
+                                   f"([processes] {name}); rename one of them")
         return value
-
-    @model_validator(mode="after")
-    def _names_unique(self) -> Config:
-        clash = sorted(set(self.processes) & set(self.accessories))
-        if clash:
-            raise ValueError(
-                f"{clash[0]!r} is both a process and an accessory; rename one of them"
-            )
-        return self
 
     @field_validator("env")
     @classmethod

@@ -1,6 +1,10 @@
 """Generate docs/config.md from the config models, so the reference cannot drift.
 
     python -m dockyard.config.reference > docs/config.md
+
+Every model is covered, however deep it sits (``[accessories.NAME]`` and its ``backup``
+table included), and a key's type comes from its annotation: a duration is a duration
+because its type says so (with its allowed range), not because of a list of names.
 """
 
 from __future__ import annotations
@@ -12,19 +16,37 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from dockyard.config.duration import format_duration
+from dockyard.config.duration import DurationBounds, format_duration
 from dockyard.config.model import Config
 
-DURATION_FIELDS = {"drain_timeout", "stop_timeout", "connect_timeout", "healthcheck_interval",
-                   "healthcheck_timeout", "healthcheck_give_up"}
+#: How tables of tables are written in the file, e.g. [accessories.NAME].
+PLACEHOLDERS = {"accessories": "NAME"}
+
+
+def _bounds(field: FieldInfo) -> DurationBounds | None:
+    for item in field.metadata:
+        if isinstance(item, DurationBounds):
+            return item
+    annotation = field.annotation
+    for arg in get_args(annotation):
+        for item in getattr(arg, "__metadata__", ()):
+            if isinstance(item, DurationBounds):
+                return item
+    return None
 
 
 def _type_name(name: str, field: FieldInfo) -> str:
-    if name in DURATION_FIELDS:
-        return "duration"
-    if name == "command":
+    bounds = _bounds(field)
+    if bounds is not None:
+        return f"duration ({bounds.describe()})"
+    if name in ("command", "cmd"):
         return "command (list or string)"
-    return _describe_type(field.annotation)
+    text = _describe_type(field.annotation)
+    low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)
+    high = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
+    if low is not None and high is not None:
+        text += f" ({low} to {high})"
+    return text
 
 
 def _describe_type(annotation: Any) -> str:
@@ -39,21 +61,41 @@ def _describe_type(annotation: Any) -> str:
         return f"list of {_describe_type(args[0])}"
     if origin is dict:
         return f"table of {_describe_type(args[1])}"
+    if str(origin) == "typing.Literal":
+        return " or ".join(json.dumps(a) for a in args)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "table"
     return {str: "string", int: "integer", bool: "boolean", float: "number"}.get(
         annotation, getattr(annotation, "__name__", str(annotation)))
 
 
-def _default(name: str, field: FieldInfo) -> str:
+def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "**required**"
     value: Any = field.get_default(call_default_factory=True)
     if value is None:
         return "none"
-    if name in DURATION_FIELDS:
+    if _bounds(field) is not None:
         return f'`"{format_duration(value)}"`'
     if isinstance(value, BaseModel):
         return "see below"
     return f"`{json.dumps(value)}`"
+
+
+def _submodel(annotation: Any) -> tuple[type[BaseModel], bool] | None:
+    """(the model a field holds, whether it is a table of them)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is dict:
+        found = _submodel(args[1])
+        return (found[0], True) if found else None
+    if origin in (Union, UnionType):
+        for arg in args:
+            found = _submodel(arg)
+            if found:
+                return found
+    return None
 
 
 def missing_descriptions(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
@@ -61,10 +103,29 @@ def missing_descriptions(model: type[BaseModel] = Config, prefix: str = "") -> l
     for name, field in model.model_fields.items():
         if not field.description:
             out.append(prefix + name)
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            out += missing_descriptions(annotation, f"{prefix}{name}.")
+        found = _submodel(field.annotation)
+        if found:
+            out += missing_descriptions(found[0], f"{prefix}{name}.")
     return out
+
+
+def _table(model: type[BaseModel], path: str, lines: list[str]) -> None:
+    doc = (model.__doc__ or "").strip()
+    lines.append(f"## `[{path}]`")
+    lines.append("")
+    if doc:
+        lines += [" ".join(doc.split()), ""]
+    lines += ["| key | type | default | description |", "|---|---|---|---|"]
+    nested: list[tuple[type[BaseModel], str]] = []
+    for key, sub in model.model_fields.items():
+        desc = " ".join((sub.description or "").split()).replace("|", "\\|")
+        lines.append(f"| `{key}` | {_type_name(key, sub)} | {_default(sub)} | {desc} |")
+        found = _submodel(sub.annotation)
+        if found:
+            nested.append((found[0], f"{path}.{key}"))
+    lines.append("")
+    for sub_model, sub_path in nested:
+        _table(sub_model, sub_path, lines)
 
 
 def render() -> str:
@@ -74,23 +135,29 @@ def render() -> str:
         "<!-- generated by `python -m dockyard.config.reference`; do not edit by hand -->",
         "",
         "Only `[app] name` and `[server] host` are required. Unknown keys are errors.",
-        'Durations are written with a unit: `"500ms"`, `"30s"`, `"2m"`, `"1m30s"`, `"1h"`.',
+        'Durations are written with a unit: `"500ms"`, `"30s"`, `"2m"`, `"1m30s"`, `"1h"` '
+        "(a bare number is seconds); they count whole milliseconds, and each key has the range "
+        "its type shows.",
         "",
     ]
     for name, field in Config.model_fields.items():
-        annotation = field.annotation
-        lines.append(f"## `[{name}]`")
-        lines.append("")
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            doc = (annotation.__doc__ or "").strip()
-            lines += [" ".join(doc.split()), ""] if doc else []
-            lines += ["| key | type | default | description |", "|---|---|---|---|"]
-            for key, sub in annotation.model_fields.items():
-                desc = (sub.description or "").replace("|", "\\|")
-                lines.append(f"| `{key}` | {_type_name(key, sub)} | {_default(key, sub)} | {desc} |")
+        found = _submodel(field.annotation)
+        if found is None:
+            lines.append(f"## `[{name}]`")
+            lines.append("")
+            lines.append(" ".join((field.description or "").split()))
+            lines.append("")
+            continue
+        model, is_table_of = found
+        if is_table_of:
+            placeholder = PLACEHOLDERS.get(name, "NAME")
+            lines.append(f"## `[{name}]`")
+            lines.append("")
+            lines.append(" ".join((field.description or "").split()))
+            lines.append("")
+            _table(model, f"{name}.{placeholder}", lines)
         else:
-            lines.append((field.description or "").strip())
-        lines.append("")
+            _table(model, name, lines)
     return "\n".join(lines)
 
 

@@ -9,23 +9,47 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-_EXPOSE = re.compile(r"^\s*EXPOSE\s+(\d+)", re.IGNORECASE | re.MULTILINE)
+import tomli_w
+
+from dockyard import values
+
+_EXPOSE = re.compile(r"^[ \t]*EXPOSE[ \t]+([0-9]{1,5})\b", re.IGNORECASE | re.MULTILINE)
 
 
 def exposed_port(dockerfile: Path) -> int | None:
-    """The first port a Dockerfile EXPOSEs, if any."""
+    """The first port a Dockerfile EXPOSEs, if any (and if it is a port)."""
     try:
         match = _EXPOSE.search(dockerfile.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return None
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    try:
+        return values.port(match.group(1))
+    except ValueError:
+        return None
 
 
 def default_name(directory: Path) -> str:
-    name = re.sub(r"[^a-z0-9-]+", "-", directory.resolve().name.lower()).strip("-")
-    if not name or not name[0].isalpha():
-        name = f"app-{name}".rstrip("-")
-    return name[:40]
+    """The directory's name made into a valid app name (whatever the directory is called)."""
+    name = re.sub(r"[^a-z0-9]+", "-", directory.resolve().name.lower()).strip("-")
+    if not name or not name[0].isalpha():  # "2048" -> "app-2048", "" -> "app"
+        name = f"app-{name}"
+    name = name[:40].strip("-")
+    return name if _valid(name) else "app"
+
+
+def _valid(name: str) -> bool:
+    try:
+        values.app_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+def toml_value(value: object) -> str:
+    """A value as TOML writes it (quotes and escapes included): never pasted raw."""
+    return tomli_w.dumps({"v": value})[len("v = "):].rstrip("\n")
 
 
 def starter(directory: Path, *, host: str = "ssh://root@203.0.113.5:22") -> str:
@@ -56,15 +80,15 @@ def starter(directory: Path, *, host: str = "ssh://root@203.0.113.5:22") -> str:
 # Only [app] name and [server] host are required; every other key shows its default.
 
 [app]
-name = "{name}"                 # lowercase letters, digits, dashes; unique on the server
+name = {toml_value(name)}                 # lowercase letters, digits, dashes; unique on the server
 
 [server]
-host = "{host}"   # or "local" for the Docker engine on this machine
+host = {toml_value(host)}   # or "local" for the Docker engine on this machine
 
 {build}
 [web]
 port = {port or 8080}                     # {port_note}
-domains = ["{name}.localhost"]    # host names routed to this app
+domains = [{toml_value(name + ".localhost")}]    # host names routed to this app
 healthcheck = "/up"             # a 2xx/3xx answer here means the container is healthy
 
 # [processes]                   # extra long-running processes from the same image
