@@ -24,7 +24,18 @@ from dockyard.host.command import Command, change, query
 from .spec import Accessory
 
 EXTENSIONS = {"postgres": "pgdump", "redis": "rdb", "volume": "tar"}
-BACKUP_NAME = re.compile(r"^(?P<id>(?P<stamp>\d{8}T\d{6}Z)-(?P<why>[a-z-]+))\.(?P<ext>pgdump|rdb|tar)$")
+BACKUP_NAME = re.compile(r"(?P<id>(?P<stamp>[0-9]{8}T[0-9]{6}Z)-(?P<why>[a-z]+(?:-[a-z]+)*))"
+                         r"\.(?P<ext>pgdump|rdb|tar)")
+#: The same grammar in sh: a backup file is named by its id, never a path (checked by every
+#: script that is given one, as the CLI checks the id before connecting).
+SH_CHECK_FILE = r"""case $file in
+  [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z-[a-z]*.pgdump|\
+  [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z-[a-z]*.rdb|\
+  [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z-[a-z]*.tar) ;;
+  *) echo "not a backup file name: $file" >&2; exit 2 ;;
+esac
+case $file in */*|*[!a-zA-Z0-9.-]*) echo "not a backup file name: $file" >&2; exit 2 ;; esac
+"""
 PG_DUMP = ('exec pg_dump -Fc -U "${POSTGRES_USER:-postgres}" '
            '"${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"')
 PG_RESTORE = ('exec pg_restore --clean --if-exists --single-transaction --no-owner '
@@ -54,7 +65,7 @@ redis)
   echo "stopping $ctr while its volumes are copied" >&2
   docker stop "$ctr" >/dev/null
   rc=0
-  docker run --rm --network none --label "dockyard.app=$app" "$@" "$tools" \
+  docker run --rm --network=none --label="dockyard.app=$app" "$@" -- "$tools" \
     tar -C /backup -cf - . > "$tmp" || rc=$?
   docker start "$ctr" >/dev/null
   echo "started $ctr again" >&2
@@ -74,7 +85,8 @@ echo "$id.$ext $size $sum"
 """.replace("__PG_DUMP__", PG_DUMP)
 
 RESTORE_SCRIPT = r"""set -eu
-app=$1; name=$2; kind=$3; ctr=$4; file=$5; tools=$6; shift 6
+app=$1; name=$2; kind=$3; ctr=$4; dir=$5; file=$6; tools=$7; shift 7
+__CHECK_FILE__file=$dir/$file
 [ -f "$file" ] || { echo "no such backup: $file" >&2; exit 3; }
 case $kind in
 postgres)
@@ -100,14 +112,20 @@ redis)
   echo "stopping $ctr while its volumes are replaced" >&2
   docker stop "$ctr" >/dev/null
   rc=0
-  docker run --rm -i --network none --label "dockyard.app=$app" "$@" "$tools" sh -c \
+  docker run --rm -i --network=none --label="dockyard.app=$app" "$@" -- "$tools" sh -c \
     'for d in /backup/*; do rm -rf "$d"/* "$d"/.[!.]* "$d"/..?*; done; tar -C /backup -xf -' \
     < "$file" || rc=$?
   docker start "$ctr" >/dev/null
   [ "$rc" = 0 ] || exit "$rc" ;;
 esac
 """
-RESTORE_SCRIPT = RESTORE_SCRIPT.replace("__PG_RESTORE__", PG_RESTORE)
+RESTORE_SCRIPT = (RESTORE_SCRIPT.replace("__PG_RESTORE__", PG_RESTORE)
+                  .replace("__CHECK_FILE__", SH_CHECK_FILE))
+
+DOWNLOAD_SCRIPT = r"""set -eu
+dir=$1; file=$2
+__CHECK_FILE__exec cat "$dir/$file"
+""".replace("__CHECK_FILE__", SH_CHECK_FILE)
 
 LIST_SCRIPT = r"""dir=$1
 cd "$dir" 2>/dev/null || exit 0
@@ -151,9 +169,9 @@ class Backup:
 
 def parse_line(line: str) -> Backup | None:
     parts = line.split()
-    if len(parts) != 3 or not parts[1].isdigit():
+    if len(parts) != 3 or not re.fullmatch(r"[0-9]{1,20}", parts[1]):
         return None
-    m = BACKUP_NAME.match(parts[0])
+    m = BACKUP_NAME.fullmatch(parts[0])
     if m is None:
         return None
     s = m["stamp"]
@@ -171,7 +189,7 @@ def tar_mounts(acc: Accessory) -> list[str]:
     """``-v`` arguments that put each of the accessory's volumes under /backup/<n>."""
     out = []
     for i, m in enumerate(acc.mounts()):
-        out += ["-v", f"{m.source}:/backup/{i}"]
+        out.append(f"--volume={m.source}:/backup/{i}")
     return out
 
 
@@ -199,14 +217,14 @@ def restore(acc: Accessory, backup: Backup, tools_image: str) -> Command:
            "redis": "the RDB file replaces the data file, and Redis restarts to load it",
            "volume": "it is stopped, its volumes are emptied and refilled from the tar, and "
                      "it is started again"}[acc.kind]
-    args = [acc.app, acc.name, acc.kind, acc.container, f"{acc.backup_dir}/{backup.file}",
+    args = [acc.app, acc.name, acc.kind, acc.container, acc.backup_dir, backup.file,
             tools_image, *(tar_mounts(acc) if acc.kind == "volume" else [])]
     return change(["sh", "-c", RESTORE_SCRIPT, "dockyard-restore", *args],
                   f"restore {acc.name} from {backup.id}: {how}")
 
 
 def download(acc: Accessory, backup: Backup) -> Command:
-    return query(["cat", f"{acc.backup_dir}/{backup.file}"],
+    return query(["sh", "-c", DOWNLOAD_SCRIPT, "dockyard-download", acc.backup_dir, backup.file],
                  f"copy {backup.file} to this machine")
 
 

@@ -21,48 +21,47 @@ READY_TIMEOUT = 120
 def create_volumes(acc: Accessory) -> list[Command]:
     """Docker volumes are created explicitly, labelled, so ``remove --volumes`` finds them;
     creating one that exists changes nothing."""
-    return [change(["docker", "volume", "create", "--label", f"dockyard.app={acc.app}",
-                    "--label", f"dockyard.accessory={acc.name}", m.source],
+    return [change(["docker", "volume", "create", f"--label=dockyard.app={acc.app}",
+                    f"--label=dockyard.accessory={acc.name}", "--", m.source],
                    f"the {m.source} volume holds {acc.name}'s data; it outlives the container")
             for m in acc.mounts() if m.named]
 
 
 def run(acc: Accessory, config_hash: str) -> Command:
-    argv = ["docker", "run", "-d", "--name", acc.container,
-            "--label", f"dockyard.app={acc.app}", "--label", f"dockyard.accessory={acc.name}",
-            "--label", f"dockyard.accessory.type={acc.kind}",
-            "--label", f"dockyard.config={config_hash}",
-            "--network", acc.network, "--network-alias", acc.name,
-            "--init", "--restart", "unless-stopped", *LOG_OPTS, "--env-file", acc.env_file]
+    argv = ["docker", "run", "-d", f"--name={acc.container}",
+            f"--label=dockyard.app={acc.app}", f"--label=dockyard.accessory={acc.name}",
+            f"--label=dockyard.accessory.type={acc.kind}",
+            f"--label=dockyard.config={config_hash}",
+            f"--network={acc.network}", f"--network-alias={acc.name}",
+            "--init", "--restart=unless-stopped", *LOG_OPTS, f"--env-file={acc.env_file}"]
     for m in acc.mounts():
-        argv += ["-v", m.arg]
+        argv.append(f"--volume={m.arg}")
     for up in acc.uploads():
-        argv += ["-v", f"{acc.files_dir}/{up.stored}:{up.target}:ro"]
+        argv.append(f"--volume={acc.files_dir}/{up.stored}:{up.target}:ro")
     published = acc.publish()
     if published:
-        argv += ["-p", published]
-    argv.append(acc.image)
-    argv += acc.config.cmd or []
+        argv.append(f"--publish={published}")
+    argv += ["--", acc.image, *(acc.config.cmd or [])]
     why = (f"start {acc.name} ({acc.kind}) on the {acc.network} network, where the app "
            f"reaches it as {acc.name}; restarted by Docker unless stopped")
     return change(argv, why)
 
 
 def start(acc: Accessory) -> Command:
-    return change(["docker", "start", acc.container], f"start {acc.container}")
+    return change(["docker", "start", "--", acc.container], f"start {acc.container}")
 
 
 def stop(acc: Accessory) -> Command:
-    return change(["docker", "stop", acc.container],
+    return change(["docker", "stop", "--", acc.container],
                   f"stop {acc.container} (its data stays in its volumes)")
 
 
 def restart(acc: Accessory) -> Command:
-    return change(["docker", "restart", acc.container], f"restart {acc.container}")
+    return change(["docker", "restart", "--", acc.container], f"restart {acc.container}")
 
 
 def remove(acc: Accessory) -> Command:
-    return change(["docker", "rm", "-f", acc.container],
+    return change(["docker", "rm", "-f", "--", acc.container],
                   f"remove the {acc.container} container (volumes are kept)")
 
 
@@ -70,23 +69,25 @@ def remove_volumes(acc: Accessory) -> Command | None:
     named = [m.source for m in acc.mounts() if m.named]
     if not named:
         return None
-    return change(["docker", "volume", "rm", "-f", *named],
+    return change(["docker", "volume", "rm", "-f", "--", *named],
                   f"delete {acc.name}'s volumes: its data is gone after this")
 
 
 def logs(acc: Accessory, *, tail: int, follow: bool) -> Command:
-    argv = ["docker", "logs", "--tail", str(tail), *(["-f"] if follow else []), acc.container]
+    argv = ["docker", "logs", f"--tail={tail}", *(["-f"] if follow else []), "--",
+            acc.container]
     return query(argv, f"{acc.container}'s logs")
 
 
 def exec_in(acc: Accessory, command: list[str], *, tty: bool) -> Command:
-    return change(["docker", "exec", "-i", *(["-t"] if tty else []), acc.container, *command],
+    return change(["docker", "exec", "-i", *(["-t"] if tty else []), "--", acc.container,
+                   *command],
                   f"run a command inside {acc.container}")
 
 
 def list_all(app: str) -> Command:
-    return query(["docker", "ps", "-a", "--filter", f"label=dockyard.app={app}",
-                  "--filter", "label=dockyard.accessory", "--format", LIST_FORMAT],
+    return query(["docker", "ps", "-a", f"--filter=label=dockyard.app={app}",
+                  "--filter=label=dockyard.accessory", f"--format={LIST_FORMAT}"],
                  f"list {app}'s accessories")
 
 
@@ -119,7 +120,7 @@ READY_SCRIPT = r"""
 c=$1; kind=$2; timeout=$3
 end=$(( $(date +%s) + timeout ))
 while :; do
-  st=$(docker inspect "$c" 2>/dev/null \
+  st=$(docker inspect -- "$c" 2>/dev/null \
     -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}') \
     || { echo "$c does not exist" >&2; exit 3; }
   if [ "${st%%/*}" = running ]; then
@@ -147,12 +148,12 @@ def wait_ready(acc: Accessory, timeout: int = READY_TIMEOUT) -> Command:
 
 def image_major(image: str) -> Command:
     """The PostgreSQL major version an image would run (``postgres --version``)."""
-    return query(["docker", "run", "--rm", "--entrypoint", "postgres", "--network", "none",
+    return query(["docker", "run", "--rm", "--entrypoint=postgres", "--network=none", "--",
                   image, "--version"], f"which PostgreSQL version {image} runs")
 
 
 def data_major(acc: Accessory) -> Command:
     """The major version the data directory was created by (its PG_VERSION file)."""
-    return query(["docker", "exec", acc.container, "sh", "-c",
+    return query(["docker", "exec", "--", acc.container, "sh", "-c",
                   'cat "${PGDATA:-/var/lib/postgresql/data}/PG_VERSION"'],
                  f"which PostgreSQL version created {acc.name}'s data")

@@ -91,28 +91,28 @@ def write(app: str, accessories: list[Accessory], tools_image: str) -> Command:
 def run(app: str, tools_image: str, digest: str) -> Command:
     """No network: it only talks to the engine's socket and writes under the state dir."""
     return change(
-        ["docker", "run", "-d", "--name", container_name(app),
-         "--label", f"dockyard.app={app}", "--label", "dockyard.role=cron",
-         "--label", f"dockyard.config={digest}", "--network", "none", "--init",
-         "--restart", "unless-stopped", *LOG_OPTS,
-         "-v", f"{DOCKER_SOCKET}:{DOCKER_SOCKET}", "-v", f"{paths.ROOT}:{paths.ROOT}",
-         tools_image, "crond", "-f", "-l", "8", "-L", "/dev/stderr", "-c", cron_dir(app)],
+        ["docker", "run", "-d", f"--name={container_name(app)}",
+         f"--label=dockyard.app={app}", "--label=dockyard.role=cron",
+         f"--label=dockyard.config={digest}", "--network=none", "--init",
+         "--restart=unless-stopped", *LOG_OPTS,
+         f"--volume={DOCKER_SOCKET}:{DOCKER_SOCKET}", f"--volume={paths.ROOT}:{paths.ROOT}",
+         "--", tools_image, "crond", "-f", "-l", "8", "-L", "/dev/stderr", "-c", cron_dir(app)],
         f"start {container_name(app)}: busybox crond takes the scheduled backups on the "
         "server, without this machine")
 
 
 def tools_check(tools_image: str) -> Command:
-    return query(["docker", "run", "--rm", "--network", "none", "--entrypoint", "sh",
+    return query(["docker", "run", "--rm", "--network=none", "--entrypoint=sh", "--",
                   tools_image, "-c", "command -v crond && command -v docker && command -v tar"],
                  f"does {tools_image} have crond, a docker client and tar?")
 
 
 def remove(app: str) -> Command:
-    return change(["docker", "rm", "-f", container_name(app)],
+    return change(["docker", "rm", "-f", "--", container_name(app)],
                   f"remove {container_name(app)} (no schedule left, or it changed)")
 
 
 def inspect(app: str) -> Command:
-    return query(["docker", "inspect", "--format",
-                  '{{index .Config.Labels "dockyard.config"}} {{.State.Status}}',
-                  container_name(app)], "the backup scheduler's settings")
+    return query(["docker", "inspect",
+                  '--format={{index .Config.Labels "dockyard.config"}} {{.State.Status}}',
+                  "--", container_name(app)], "the backup scheduler's settings")

@@ -29,6 +29,7 @@ from dockyard.state import paths, snapshot
 from dockyard.state import proxy as proxy_state
 from dockyard.state.files import write_files
 from dockyard.state.lock import Lock
+from dockyard.values import printable
 
 from . import backups, cron
 from . import commands as cmds
@@ -314,18 +315,30 @@ def download(site: Site, acc: Accessory, backup: backups.Backup, directory: Path
     return dest
 
 
-def upload(site: Site, acc: Accessory, local: Path) -> backups.Backup:
-    """Put a dump from this machine next to the server's backups (id ``<time>-upload``)."""
-    if not local.is_file():
-        raise DockyardError("DY005", f"--from-file: {local} does not exist")
-    with local.open("rb") as fh:
-        kind = backups.detect_kind(fh.read(512))
+def check_upload(acc: Accessory, local: Path) -> None:
+    """A dump from this machine must exist and fit the accessory: checked before
+    connecting, by its first bytes."""
+    name = printable(str(local))
+    try:
+        with local.open("rb") as fh:
+            head = fh.read(512)
+    except FileNotFoundError:
+        raise DockyardError("DY005", f"--from-file: {name} does not exist") from None
+    except OSError as exc:
+        raise DockyardError("DY005", f"--from-file: {name} cannot be read "
+                            f"({exc.strerror or exc})") from None
+    kind = backups.detect_kind(head)
     if kind != acc.kind:
         what = {"postgres": "a PostgreSQL custom-format dump (pg_dump -Fc)",
                 "redis": "a Redis RDB file", "volume": "a tar archive of the volumes",
                 None: "not a file Dockyard can restore"}
-        raise DockyardError("DY068", f"{local} is {what[kind]}, but {acc.name} is a {acc.kind} "
+        raise DockyardError("DY068", f"{name} is {what[kind]}, but {acc.name} is a {acc.kind} "
                             f"accessory, which restores from {what[acc.kind]}")
+
+
+def upload(site: Site, acc: Accessory, local: Path) -> backups.Backup:
+    """Put a dump from this machine next to the server's backups (id ``<time>-upload``)."""
+    check_upload(acc, local)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     file = f"{stamp}-upload.{backups.EXTENSIONS[acc.kind]}"
     digest = backups.sha256_file(local)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,7 +100,9 @@ class Accessory:
         for i, item in enumerate(self.config.files):
             local, _, target = item.rpartition(":")
             path = (self.base_dir / local).resolve()
-            out.append(FileUpload(path, target, f"{i}-{path.name}"))
+            # the stored name goes into a --volume=SRC:DST:ro spec: no ":" or "," in it
+            safe = re.sub(r"[^A-Za-z0-9._-]", "_", path.name)
+            out.append(FileUpload(path, target, f"{i}-{safe}"))
         return out
 
     def read_uploads(self) -> dict[str, bytes]:

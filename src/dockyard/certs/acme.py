@@ -207,33 +207,34 @@ def config_hash(settings: ProxyConfig, gid: int) -> str:
 
 
 def run(settings: ProxyConfig, *, gid: int) -> Command:
-    argv = ["docker", "run", "-d", "--name", NAME, "--label", "dockyard.role=certs",
-            "--label", f"dockyard.config={config_hash(settings, gid)}",
-            "--network", f"container:{router.NAME}", "--restart", "unless-stopped", "--init",
-            *router.LOG_OPTS, "-v", f"{paths.ROOT}:{paths.ROOT}",
-            "-e", f"ACME_CA={ca_url(settings)}", "-e", f"ROUTER_GID={gid}"]
+    argv = ["docker", "run", "-d", f"--name={NAME}", "--label=dockyard.role=certs",
+            f"--label=dockyard.config={config_hash(settings, gid)}",
+            f"--network=container:{router.NAME}", "--restart=unless-stopped", "--init",
+            *router.LOG_OPTS, f"--volume={paths.ROOT}:{paths.ROOT}",
+            f"--env=ACME_CA={ca_url(settings)}", f"--env=ROUTER_GID={gid}"]
     if settings.acme_email:
-        argv += ["-e", f"ACME_EMAIL={settings.acme_email}"]
+        argv.append(f"--env=ACME_EMAIL={settings.acme_email}")
     if settings.acme_ca_root:
-        argv += ["-e", f"LEGO_CA_CERTIFICATES={CA_ROOT}"]
-    argv += ["--entrypoint", "sh", settings.acme_image, SCRIPT, "loop"]
+        argv.append(f"--env=LEGO_CA_CERTIFICATES={CA_ROOT}")
+    argv += ["--entrypoint=sh", "--", settings.acme_image, SCRIPT, "loop"]
     return change(argv, "start dockyard-certs: lego in the router's network namespace obtains "
                   "and renews certificates and installs them through the Runtime API")
 
 
 def remove() -> Command:
-    return change(["docker", "rm", "-f", NAME], "remove the certificate container (its "
+    return change(["docker", "rm", "-f", "--", NAME], "remove the certificate container (its "
                   "certificates and ACME account stay under /var/lib/dockyard/certs)")
 
 
 def inspect() -> Command:
-    return query(["docker", "inspect", "--format",
-                  '{{index .Config.Labels "dockyard.config"}} {{.State.Status}}', NAME],
+    return query(["docker", "inspect",
+                  '--format={{index .Config.Labels "dockyard.config"}} {{.State.Status}}',
+                  "--", NAME],
                  "is the certificate container running, with these settings?")
 
 
 def issue(domain: str, *, wait: float) -> Command:
-    return change(["docker", "exec", NAME, "sh", SCRIPT, "issue", domain],
+    return change(["docker", "exec", "--", NAME, "sh", SCRIPT, "issue", domain],
                   f"order a certificate for {domain} over ACME (HTTP-01) and install it "
                   f"without a reload; a deploy waits at most {wait:g}s, then serves HTTP")
 

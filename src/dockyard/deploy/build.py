@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dockyard.errors import ConfigError
 from dockyard.host.command import Command, change, query
+from dockyard.values import printable
 
 
 def _translate(pattern: str) -> re.Pattern[str]:
@@ -83,14 +84,26 @@ class IgnoreRules:
         return result
 
 
+def check_context(context: Path, dockerfile: str) -> None:
+    """The build context and its Dockerfile exist: the file alone answers this, so it is
+    checked before connecting."""
+    try:
+        if not context.is_dir():
+            raise ConfigError("DY003", f"build.context: {printable(str(context))} is not a "
+                              "directory; set [build] context to the directory holding your "
+                              "Dockerfile")
+        if not (context / dockerfile).is_file():
+            raise ConfigError("DY003", f"build.dockerfile: {printable(str(context / dockerfile))}"
+                              " does not exist; write a Dockerfile or set [build] dockerfile (or "
+                              "[build] image)")
+    except OSError as exc:
+        raise ConfigError("DY003", f"build.context: {printable(str(context))} cannot be read "
+                          f"({exc.strerror or exc})") from None
+
+
 def make_context(context: Path, dockerfile: str) -> tuple[str, int]:
     """Write the context tar to a temporary file; returns (path, number of files)."""
-    if not context.is_dir():
-        raise ConfigError("DY003", f"build.context: {context} is not a directory; set [build] "
-                          "context to the directory holding your Dockerfile")
-    if not (context / dockerfile).is_file():
-        raise ConfigError("DY003", f"build.dockerfile: {context / dockerfile} does not exist; "
-                          "write a Dockerfile or set [build] dockerfile (or [build] image)")
+    check_context(context, dockerfile)
     rules = IgnoreRules.read(context)
     fd, tmp = tempfile.mkstemp(prefix="dockyard-context-", suffix=".tar")
     os.close(fd)
@@ -131,11 +144,11 @@ def image_tag(app: str, release: int) -> str:
 
 def build_command(app: str, release: int, dockerfile: str, args: dict[str, str],
                   context_path: str, files: int) -> Command:
-    argv = ["docker", "build", "-t", image_tag(app, release), "-f", dockerfile,
-            "--label", f"dockyard.app={app}", "--label", f"dockyard.release={release}"]
+    argv = ["docker", "build", f"--tag={image_tag(app, release)}", f"--file={dockerfile}",
+            f"--label=dockyard.app={app}", f"--label=dockyard.release={release}"]
     for key, value in sorted(args.items()):
-        argv += ["--build-arg", f"{key}={value}"]
-    argv.append("-")
+        argv.append(f"--build-arg={key}={value}")
+    argv += ["--", "-"]  # the context: a tar on stdin
     # BuildKit when the server's Docker has it; the classic builder otherwise (Debian's 20.10)
     wrapped = ["sh", "-c", 'if docker buildx version >/dev/null 2>&1; then exec "$@"; '
                'else DOCKER_BUILDKIT=0 exec "$@"; fi', "dockyard-build", *argv]
@@ -144,19 +157,19 @@ def build_command(app: str, release: int, dockerfile: str, args: dict[str, str],
 
 
 def tag(source: str, target: str) -> Command:
-    return change(["docker", "tag", source, target], f"name this release's image {target}")
+    return change(["docker", "tag", "--", source, target], f"name this release's image {target}")
 
 
 def image_id(image: str) -> Command:
-    return query(["docker", "image", "inspect", "--format", "{{.Id}}", image],
+    return query(["docker", "image", "inspect", "--format={{.Id}}", "--", image],
                  f"the id of {image}, recorded with the release")
 
 
 def prune(app: str, keep: list[int]) -> Command:
     """Remove release images not in ``keep``, then dangling ones: one round trip."""
     script = ('app=$1; shift; keep=" $* "; '
-              'for tag in $(docker image ls "dockyard/$app" --format "{{.Tag}}"); do '
-              'case "$keep" in *" ${tag#v} "*) ;; *) docker image rm "dockyard/$app:$tag" '
+              'for tag in $(docker image ls --format "{{.Tag}}" -- "dockyard/$app"); do '
+              'case "$keep" in *" ${tag#v} "*) ;; *) docker image rm -- "dockyard/$app:$tag" '
               '>/dev/null 2>&1 || true ;; esac; done; docker image prune -f >/dev/null')
     kept = ", ".join(f"v{n}" for n in keep) or "none"
     return change(["sh", "-c", script, "dockyard-prune", app, *(str(n) for n in keep)],

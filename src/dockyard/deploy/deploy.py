@@ -84,6 +84,8 @@ FAILS = ("the command stops here; the release that serves now keeps serving, and
 
 
 def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress) -> Result:
+    if config.build.image is None:  # before connecting: the laptop alone can say
+        builder.check_context((config_dir / config.build.context), config.build.dockerfile)
     runner.on_failure = FAILS
     t = Target(runner, config, progress)
     with Lock(runner.host, t.app, "deploy", dry_run=runner.dry_run):
@@ -117,7 +119,7 @@ def rollback(runner: Runner, config: Config, progress: Progress, to: int | None)
             what = f"v{to}" if to is not None else "a previous release"
             raise DockyardError("DY054", f"{t.app} has no {what} to roll back to; releases that "
                                 f"were live: {known} (see: dockyard releases)")
-        if not runner.query(query(["docker", "image", "inspect", "--format", "{{.Id}}",
+        if not runner.query(query(["docker", "image", "inspect", "--format={{.Id}}", "--",
                                    target.image], "is its image still here?"), check=False).ok:
             raise DockyardError("DY054", f"the image of {target.name} ({target.image}) is no "
                                 "longer on the server (pruned: keep_releases); deploy instead")

@@ -7,14 +7,16 @@ for its certificate; removing one stops routing it and drops its HTTPS redirect.
 
 from __future__ import annotations
 
+from dockyard import values
 from dockyard.certs import acme
-from dockyard.config.model import DOMAIN, Config
+from dockyard.config.model import Config
 from dockyard.errors import DockyardError
 from dockyard.host.runner import Runner
 from dockyard.router import api
 from dockyard.router import config as rc
 from dockyard.router import container as router
 from dockyard.router.ensure import read_routes, route_json, router_files
+from dockyard.router.routes import check_domains_free
 from dockyard.state.files import write_files
 from dockyard.state.lock import Lock
 
@@ -25,9 +27,10 @@ from .target import Target, prepare
 
 def _check(names: list[str]) -> None:
     for name in names:
-        if not DOMAIN.match(name):
-            raise DockyardError("DY005", f"{name!r} is not a host name; write e.g. "
-                                "blog.example.com (lowercase, no scheme, port or path)")
+        try:
+            values.domain(name)
+        except ValueError as exc:
+            raise DockyardError("DY005", str(exc)) from None
 
 
 def change(runner: Runner, config: Config, progress: Progress, *, add: list[str],
@@ -41,11 +44,7 @@ def change(runner: Runner, config: Config, progress: Progress, *, add: list[str]
         route = t.route
         with Lock(runner.host, None, f"domains {t.app}", dry_run=runner.dry_run, wait=30):
             routes = read_routes(runner)
-            for other in routes:
-                clash = set(other.domains) & set(add) if other.app != t.app else set()
-                if clash:
-                    raise DockyardError("DY003", f"{sorted(clash)[0]} is already routed to app "
-                                        f"{other.app} on this server; remove it there first")
+            check_domains_free(t.app, add, routes)
             missing = [n for n in remove if n not in route.domains]
             if missing:
                 raise DockyardError("DY005", f"{missing[0]} is not one of {t.app}'s domains "

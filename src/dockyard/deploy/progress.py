@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.text import Text
 
 
 class Progress:
@@ -22,7 +23,7 @@ class Progress:
     def step(self, title: str, key: str | None = None) -> Iterator[None]:
         start = time.monotonic()
         if not self.quiet:
-            self.console.print(f"[dim]→[/] {title}", markup=True, highlight=False)
+            self.console.print(Text.assemble(("→", "dim"), f" {title}"), highlight=False)
         ok = False
         try:
             yield
@@ -31,15 +32,15 @@ class Progress:
             took = time.monotonic() - start
             self.timings[key or title] = self.timings.get(key or title, 0.0) + took
             if not self.quiet:
-                mark = "[green]✓[/]" if ok else "[red]✗[/]"
-                self.console.print(f"{mark} {title} [dim]({took:.1f}s)[/]")
+                mark = ("✓", "green") if ok else ("✗", "red")
+                self.console.print(Text.assemble(mark, f" {title} ", (f"({took:.1f}s)", "dim")))
 
     def note(self, message: str) -> None:
         if not self.quiet:
             self.console.print(message, markup=False, highlight=False)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"[yellow]warning:[/] {message}")
+        self.console.print(Text.assemble(("warning:", "yellow"), f" {message}"))
 
     @property
     def elapsed(self) -> float:

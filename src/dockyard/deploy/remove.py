@@ -41,11 +41,12 @@ def remove_app(runner: Runner, app: str, *, volumes: bool) -> list[str]:
             done.append(f"removed {len(listed)} container(s)")
         # by tag, never by id: an image also tagged otherwise (build.image = "postgres:16",
         # a base image) keeps its other names and stays
-        images = runner.query(query(["docker", "image", "ls", "--format",
-                                     "{{.Repository}}:{{.Tag}}", f"dockyard/{app}"],
+        images = runner.query(query(["docker", "image", "ls",
+                                     "--format={{.Repository}}:{{.Tag}}", "--",
+                                     f"dockyard/{app}"],
                                     "the app's release images"), check=False).out.split()
         if images:
-            runner.change(change(["docker", "image", "rm", *sorted(set(images))],
+            runner.change(change(["docker", "image", "rm", "--", *sorted(set(images))],
                                  f"remove {app}'s release images (their tags; images that "
                                  "have other names stay)"), check=False)
             done.append(f"removed {len(set(images))} release image tag(s)")
@@ -54,11 +55,13 @@ def remove_app(runner: Runner, app: str, *, volumes: bool) -> list[str]:
             runner.change(networks.remove(app))
             done.append(f"removed the {app} network")
         if volumes:
-            vols = runner.query(query(["docker", "volume", "ls", "-q", "--filter",
-                                       f"label=dockyard.app={app}"], "the app's volumes"),
+            vols = runner.query(query(["docker", "volume", "ls", "-q",
+                                       f"--filter=label=dockyard.app={app}"],
+                                      "the app's volumes"),
                                 check=False).out.split()
             if vols:
-                runner.change(change(["docker", "volume", "rm", *vols], "remove its volumes"))
+                runner.change(change(["docker", "volume", "rm", "--", *vols],
+                                     "remove its volumes"))
                 done.append(f"removed {len(vols)} volume(s)")
         runner.change(change(["rm", "-rf", paths.app_dir(app)],
                              f"remove {app}'s releases, env files and routing state"))

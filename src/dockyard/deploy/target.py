@@ -15,6 +15,7 @@ from dockyard.errors import DockyardError
 from dockyard.host.runner import Runner
 from dockyard.router import config as rc
 from dockyard.router.ensure import ensure_router, read_routes, route_json
+from dockyard.router.routes import check_domains_free
 from dockyard.server.setup import Identity, state_dir_commands
 from dockyard.state import env as env_state
 from dockyard.state import paths, snapshot
@@ -104,12 +105,7 @@ def allocate_route(t: Target) -> rc.Route:
 def _update_route(t: Target, mine: rc.Route, routes: list[rc.Route]) -> rc.Route:
     """Port and health settings follow the file; domains must not belong to another app."""
     cfg = t.config
-    for other in routes:
-        clash = set(other.domains) & set(cfg.web.domains) if other.app != t.app else set()
-        if clash:
-            raise DockyardError(
-                "DY003", f"web.domains: {sorted(clash)[0]} is already routed to app "
-                f"{other.app} on this server; remove it there first, or choose another name")
+    check_domains_free(t.app, cfg.web.domains, routes)
     extra = [d for d in mine.domains if d not in cfg.web.domains]
     if extra:
         t.progress.warn(f"the server also routes {', '.join(extra)} to {t.app} (added with "

@@ -3,6 +3,10 @@
 Every container Dockyard creates carries ``dockyard.app``, ``dockyard.process`` and
 ``dockyard.release`` labels, runs with ``--init`` (signals reach the app, zombies are
 reaped), restarts unless stopped, and rotates its json-file logs.
+
+The argv shape every builder follows, so no value from a dockyard.toml can ever be read by
+docker as an option: an option's value is joined to it (``--name=X``, ``--label=K=V``), and
+positionals (image, container, network, the app's command) come after ``--``.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass, field
 
 from dockyard.host.command import Command, change, query
 
-LOG_OPTS = ("--log-driver", "json-file", "--log-opt", "max-size=10m", "--log-opt", "max-file=5")
+LOG_OPTS = ("--log-driver=json-file", "--log-opt=max-size=10m", "--log-opt=max-file=5")
 PS_FORMAT = ('{{.Names}}\t{{.Label "dockyard.process"}}\t{{.Label "dockyard.release"}}\t'
              "{{.State}}\t{{.Status}}")
 
@@ -35,48 +39,41 @@ class ContainerSpec:
     extra_labels: dict[str, str] = field(default_factory=dict)
 
     def labels(self) -> list[str]:
-        out = ["--label", f"dockyard.app={self.app}",
-               "--label", f"dockyard.process={self.process}",
-               "--label", f"dockyard.release={self.release}"]
+        out = [f"--label=dockyard.app={self.app}",
+               f"--label=dockyard.process={self.process}",
+               f"--label=dockyard.release={self.release}"]
         for key, value in sorted(self.extra_labels.items()):
-            out += ["--label", f"{key}={value}"]
+            out.append(f"--label={key}={value}")
         return out
+
+    def tail(self) -> list[str]:
+        """``--env-file``, then ``--``, the image and the command: the end of a docker run."""
+        argv = [f"--env-file={self.env_file}"] if self.env_file else []
+        return [*argv, "--", self.image, *(self.command or [])]
 
 
 def run(spec: ContainerSpec, why: str) -> Command:
-    argv = ["docker", "run", "-d", "--name", spec.name, *spec.labels(),
-            "--network", spec.network, "--init", "--restart", "unless-stopped", *LOG_OPTS]
-    if spec.env_file:
-        argv += ["--env-file", spec.env_file]
-    argv.append(spec.image)
-    argv += spec.command or []
-    return change(argv, why)
+    return change(["docker", "run", "-d", f"--name={spec.name}", *spec.labels(),
+                   f"--network={spec.network}", "--init", "--restart=unless-stopped",
+                   *LOG_OPTS, *spec.tail()], why)
 
 
 def run_once(spec: ContainerSpec, why: str) -> Command:
     """A one-off container (the release command): removed when it exits, output captured."""
-    argv = ["docker", "run", "--rm", "--name", spec.name, *spec.labels(),
-            "--network", spec.network, "--init", *LOG_OPTS]
-    if spec.env_file:
-        argv += ["--env-file", spec.env_file]
-    argv.append(spec.image)
-    argv += spec.command or []
-    return change(argv, why)
+    return change(["docker", "run", "--rm", f"--name={spec.name}", *spec.labels(),
+                   f"--network={spec.network}", "--init", *LOG_OPTS, *spec.tail()], why)
 
 
 def run_interactive(spec: ContainerSpec, *, tty: bool) -> Command:
-    argv = ["docker", "run", "--rm", "-i", *(["-t"] if tty else []), "--name", spec.name,
-            *spec.labels(), "--network", spec.network, "--init"]
-    if spec.env_file:
-        argv += ["--env-file", spec.env_file]
-    argv.append(spec.image)
-    argv += spec.command or []
-    return change(argv, f"run a one-off {spec.process} container of release v{spec.release}")
+    return change(["docker", "run", "--rm", "-i", *(["-t"] if tty else []),
+                   f"--name={spec.name}", *spec.labels(), f"--network={spec.network}",
+                   "--init", *spec.tail()],
+                  f"run a one-off {spec.process} container of release v{spec.release}")
 
 
 def list_app(app: str) -> Command:
-    return query(["docker", "ps", "-a", "--filter", f"label=dockyard.app={app}",
-                  "--format", PS_FORMAT], f"list {app}'s containers")
+    return query(["docker", "ps", "-a", f"--filter=label=dockyard.app={app}",
+                  f"--format={PS_FORMAT}"], f"list {app}'s containers")
 
 
 @dataclass(frozen=True)
@@ -104,37 +101,36 @@ def parse_list(text: str) -> list[Listed]:
 
 
 def inspect_state(name: str) -> Command:
-    return query(["docker", "inspect", "--format",
-                  "{{.State.Status}} {{.State.Running}} {{.RestartCount}} {{.State.StartedAt}}",
-                  name], f"is {name} still running?")
+    return query(["docker", "inspect",
+                  "--format={{.State.Status}} {{.State.Running}} {{.RestartCount}} "
+                  "{{.State.StartedAt}}", "--", name], f"is {name} still running?")
 
 
 def address(name: str, network: str) -> Command:
-    return query(["docker", "inspect", "--format",
-                  f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}', name],
-                 f"{name}'s address on the {network} network")
+    return query(["docker", "inspect",
+                  f'--format={{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}',
+                  "--", name], f"{name}'s address on the {network} network")
 
 
 def stop_and_remove(names: list[str], timeout: float) -> Command:
     """Stop (SIGTERM, then SIGKILL after ``timeout``) and remove, in one round trip."""
     seconds = str(max(0, round(timeout)))
-    return change(["sh", "-c", 't=$1; shift; docker stop -t "$t" "$@" >/dev/null 2>&1; '
-                   'docker rm -f "$@" >/dev/null', "dockyard-retire", seconds, *names],
+    return change(["sh", "-c", 't=$1; shift; docker stop -t "$t" -- "$@" >/dev/null 2>&1; '
+                   'docker rm -f -- "$@" >/dev/null', "dockyard-retire", seconds, *names],
                   f"stop the old containers (SIGTERM, SIGKILL after {seconds}s) and remove them")
 
 
 def remove(name: str) -> Command:
-    return change(["docker", "rm", "-f", name], f"remove {name}")
+    return change(["docker", "rm", "-f", "--", name], f"remove {name}")
 
 
 def logs(name: str, *, tail: int = 50, follow: bool = False) -> Command:
-    argv = ["docker", "logs", "--tail", str(tail)]
+    argv = ["docker", "logs", f"--tail={tail}"]
     if follow:
         argv.append("-f")
-    argv.append(name)
-    return query(argv, f"the last {tail} log lines of {name}")
+    return query([*argv, "--", name], f"the last {tail} log lines of {name}")
 
 
 def exec_in(name: str, command: list[str], *, tty: bool) -> Command:
-    return change(["docker", "exec", "-i", *(["-t"] if tty else []), name, *command],
+    return change(["docker", "exec", "-i", *(["-t"] if tty else []), "--", name, *command],
                   f"run a command inside {name}")

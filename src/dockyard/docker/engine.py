@@ -6,25 +6,25 @@ from dockyard.host.command import Command, change, query
 
 
 def server_version() -> Command:
-    return query(["docker", "version", "--format", "{{.Server.Version}}"],
+    return query(["docker", "version", "--format={{.Server.Version}}"],
                  "ask the Docker engine for its version (also proves we may use it)")
 
 
 def image_exists(image: str) -> Command:
-    return query(["docker", "image", "inspect", "--format", "{{.Id}}", image],
+    return query(["docker", "image", "inspect", "--format={{.Id}}", "--", image],
                  f"check whether {image} is already on the server")
 
 
 def pull(image: str) -> Command:
-    return change(["docker", "pull", image],
+    return change(["docker", "pull", "--", image],
                   f"{image} is not on the server yet: download it once; later runs reuse it")
 
 
 def container_ports(name: str) -> Command:
-    return query(["docker", "ps", "--filter", f"name=^{name}$", "--format", "{{.Ports}}"],
+    return query(["docker", "ps", f"--filter=name=^{name}$", "--format={{.Ports}}"],
                  f"see which ports {name} publishes")
 
 
 def container_exists(name: str) -> Command:
-    return query(["docker", "ps", "-a", "--filter", f"name=^{name}$", "--format", "{{.Names}}"],
+    return query(["docker", "ps", "-a", f"--filter=name=^{name}$", "--format={{.Names}}"],
                  f"check whether the {name} container exists")

@@ -13,7 +13,7 @@ def app_network(app: str) -> str:
 
 
 def exists(name: str) -> Command:
-    return query(["docker", "network", "inspect", "--format", "{{.Name}}", name],
+    return query(["docker", "network", "inspect", "--format={{.Name}}", "--", name],
                  f"does the {name} network exist?")
 
 
@@ -22,18 +22,18 @@ def create(name: str, *, app: str | None = None) -> Command:
     why = (f"create the {name} network: {app}'s containers reach each other by name, and "
            "other apps cannot reach them" if app else
            "create the router's own network, so it can always resolve its own name")
-    return change(["docker", "network", "create", "--label", label, name], why)
+    return change(["docker", "network", "create", f"--label={label}", "--", name], why)
 
 
 def connect(network: str, container: str) -> Command:
-    return change(["docker", "network", "connect", network, container],
+    return change(["docker", "network", "connect", "--", network, container],
                   f"connect {container} to {network} (no restart needed)")
 
 
 def disconnect(network: str, container: str) -> Command:
-    return change(["docker", "network", "disconnect", network, container],
+    return change(["docker", "network", "disconnect", "--", network, container],
                   f"disconnect {container} from {network}")
 
 
 def remove(name: str) -> Command:
-    return change(["docker", "network", "rm", name], f"remove the {name} network")
+    return change(["docker", "network", "rm", "--", name], f"remove the {name} network")

@@ -88,13 +88,24 @@ class SshHost(Host):
         return opts
 
     def spawn_argv(self, argv: Sequence[str]) -> list[str]:
-        # The remote side runs the string through the user's shell, so quote every word.
-        return ["ssh", *self.ssh_options(), self.destination, "--", shlex.join(argv)]
+        # The destination comes after "--", so ssh can never read it as an option (its
+        # grammar is checked too); the remote side runs the string through the user's
+        # shell, so every word is quoted.
+        return ["ssh", *self.ssh_options(), "--", self.destination, shlex.join(argv)]
 
     def spawn_argv_tty(self, argv: Sequence[str], tty: bool) -> list[str]:
         flag = ["-t"] if tty else ["-T"]
-        return ["ssh", *self.ssh_options(), *flag, "-o", "LogLevel=QUIET", self.destination,
-                "--", shlex.join(argv)]
+        return ["ssh", *self.ssh_options(), *flag, "-o", "LogLevel=QUIET", "--",
+                self.destination, shlex.join(argv)]
+
+    def forward_argv(self, local: str, remote: str) -> list[str]:
+        """Ask the running master to forward a local socket to a remote one."""
+        return ["ssh", *self.ssh_options(), "-O", "forward", "-L", f"{local}:{remote}", "--",
+                self.destination]
+
+    def control_argv(self, command: str) -> list[str]:
+        """A control command (``exit``, ``check``) for this process's master."""
+        return ["ssh", *self.ssh_options(), "-O", command, "--", self.destination]
 
     def api_socket(self, remote_path: str) -> str:
         """Forward a local socket to ``remote_path`` through the multiplexed connection.
@@ -104,8 +115,7 @@ class SshHost(Host):
         connection (well under a millisecond here)."""
         key = hashlib.sha1(f"{self.destination}:{self.spec.port}:{remote_path}".encode())
         local = str(control_dir() / f"api-{os.getpid()}-{key.hexdigest()[:12]}.sock")
-        forward = ["ssh", *self.ssh_options(), "-O", "forward", "-L",
-                   f"{local}:{remote_path}", self.destination]
+        forward = self.forward_argv(local, remote_path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(local)
         for attempt in range(2):
@@ -153,7 +163,7 @@ class SshHost(Host):
     def close(self) -> None:
         """Stop this process's multiplexing master and remove its forwarded socket."""
         subprocess.run(
-            ["ssh", *self.ssh_options(), "-O", "exit", self.destination],
+            self.control_argv("exit"),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             check=False, timeout=10,
         )

@@ -17,19 +17,21 @@ ROUTER_DIR = f"{paths.ROOT}/router"
 ETC_DIR = f"{ROUTER_DIR}/etc"
 RUN_DIR = f"{ROUTER_DIR}/run"
 API_SOCKET = f"{RUN_DIR}/admin.sock"  # the same socket, seen from the server
-LOG_OPTS = ["--log-driver", "json-file", "--log-opt", "max-size=10m", "--log-opt", "max-file=3"]
+LOG_OPTS = ["--log-driver=json-file", "--log-opt=max-size=10m", "--log-opt=max-file=3"]
 
 
 def exists() -> Command:
-    return query(["docker", "ps", "-a", "--filter", f"name=^{NAME}$", "--format", "{{.Names}}"],
+    return query(["docker", "ps", "-a", f"--filter=name=^{NAME}$", "--format={{.Names}}"],
                  "is there a router on this server?")
 
 
 def inspect() -> Command:
-    return query(["docker", "inspect", "--format",
-                  "{{.State.Running}}|{{.State.StartedAt}}|{{range $k, $v := "
-                  ".NetworkSettings.Networks}}{{$k}} {{end}}", NAME],
+    return query(["docker", "inspect", f"--format={INSPECT_FORMAT}", "--", NAME],
                  "is the router running, and on which networks?")
+
+
+INSPECT_FORMAT = ("{{.State.Running}}|{{.State.StartedAt}}|{{range $k, $v := "
+                  ".NetworkSettings.Networks}}{{$k}} {{end}}")
 
 
 def parse_inspect(text: str) -> tuple[bool, str, set[str]]:
@@ -73,26 +75,26 @@ def has_default_cert() -> Command:
 
 
 def remove() -> Command:
-    return change(["docker", "rm", "-f", NAME],
+    return change(["docker", "rm", "-f", "--", NAME],
                   "remove the old router container; its replacement starts right after")
 
 
 def start() -> Command:
-    return change(["docker", "start", NAME], "start the stopped router")
+    return change(["docker", "start", "--", NAME], "start the stopped router")
 
 
 def run(settings: ProxyConfig, *, gid: int) -> Command:
     return change(
-        ["docker", "run", "-d", "--name", NAME,
-         "--label", "dockyard.role=router",
-         "--network", ROUTER_NETWORK,
-         "--restart", "unless-stopped", "--init", *LOG_OPTS,
-         "--group-add", str(gid),
-         "-p", f"{settings.http_port}:{rc.HTTP_PORT}",
-         "-p", f"{settings.https_port}:{rc.HTTPS_PORT}",
-         "-v", f"{ETC_DIR}:{rc.CONFIG_DIR}:ro",
-         "-v", f"{RUN_DIR}:{rc.RUN_DIR}",
-         settings.router_image],
+        ["docker", "run", "-d", f"--name={NAME}",
+         "--label=dockyard.role=router",
+         f"--network={ROUTER_NETWORK}",
+         "--restart=unless-stopped", "--init", *LOG_OPTS,
+         f"--group-add={gid}",
+         f"--publish={settings.http_port}:{rc.HTTP_PORT}",
+         f"--publish={settings.https_port}:{rc.HTTPS_PORT}",
+         f"--volume={ETC_DIR}:{rc.CONFIG_DIR}:ro",
+         f"--volume={RUN_DIR}:{rc.RUN_DIR}",
+         "--", settings.router_image],
         f"start the router: it publishes ports {settings.http_port} and {settings.https_port} "
         "and routes each request to its app by host name",
     )

@@ -125,7 +125,7 @@ def wait_until_ready(runner: Runner, timeout: float = READY_TIMEOUT) -> None:
         except DockyardError as exc:
             last = exc.message
         time.sleep(0.3)
-    logs = runner.query(query(["docker", "logs", "--tail", "20", router.NAME], "router logs"),
+    logs = runner.query(query(["docker", "logs", "--tail=20", "--", router.NAME], "router logs"),
                         check=False)
     raise DockyardError("DY040", f"the router did not start within {timeout:g}s ({last}); "
                         "its last log lines follow",

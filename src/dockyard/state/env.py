@@ -12,7 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from dockyard.config.model import ENV_KEY
+from dockyard import values
 from dockyard.host.command import Command, change, query
 from dockyard.state import paths
 
@@ -39,7 +39,10 @@ def parse_dotenv(text: str) -> dict[str, str]:
     (inside quotes ``=``, ``#`` and spaces are kept; double quotes understand \\n \\" \\\\),
     comments and blank lines ignored, ``KEY=`` is an empty value."""
     out: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines() also splits on U+2028, \x0b, \x1c..., which would
+    # turn the rest of a value into a key of its own (A=x<U+2028>PATH=/evil)
+    for number, raw in enumerate(text.split("\n"), start=1):
+        raw = raw.removesuffix("\r")
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -47,10 +50,11 @@ def parse_dotenv(text: str) -> dict[str, str]:
         if not match:
             raise DotenvError(number, f"expected KEY=value, got {_preview(line)}")
         key, rest = match.group(1), match.group(2).strip()
-        if not ENV_KEY.match(key):
-            raise DotenvError(number, f"{key!r} is not a valid variable name (letters, digits "
-                              "and underscores, not starting with a digit)")
-        out[key] = _value(rest, number)
+        try:
+            values.env_key(key)
+            out[key] = values.env_value(key, _value(rest, number))
+        except ValueError as exc:
+            raise DotenvError(number, str(exc)) from None
     return out
 
 
@@ -80,15 +84,12 @@ def _value(rest: str, number: int) -> str:
 
 
 def _preview(line: str) -> str:
-    return repr(line[:20] + ("…" if len(line) > 20 else ""))
+    return values.shown(line, 24)
 
 
 def check_value(key: str, value: str) -> None:
-    if "\n" in value or "\r" in value:
-        raise ValueError(f"{key}: the value contains a newline, which Docker's --env-file "
-                         "cannot carry; store it base64-encoded, or as a file")
-    if "\0" in value:
-        raise ValueError(f"{key}: the value contains a NUL byte")
+    """One value of one key: no NUL, nothing any reader counts as a line break."""
+    values.env_value(key, value)
 
 
 def format_env(values: dict[str, str]) -> str:
@@ -101,9 +102,9 @@ def format_env(values: dict[str, str]) -> str:
 def parse_env_file(text: str) -> dict[str, str]:
     """Read what format_env wrote (verbatim values)."""
     out = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # never splitlines(): see parse_dotenv
         key, sep, value = line.partition("=")
-        if sep and ENV_KEY.match(key):
+        if sep and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             out[key] = value
     return out
 

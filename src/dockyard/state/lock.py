@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from dockyard.errors import DockyardError
-from dockyard.host.base import Host
+from dockyard.host.base import Completed, Host
 from dockyard.host.command import Command, change, query
 from dockyard.state import paths
 
@@ -102,6 +102,8 @@ class Lock:
                 return self
             proc.wait(timeout=30)
             err = proc.stderr.read().decode() if proc.stderr else ""
+            # a connection that failed is a connection error (DY010...), not a lock one
+            self.host.check_transport(Completed(proc.returncode, b"", err.encode(), 0.0))
             if proc.returncode != BUSY:
                 raise DockyardError("DY050", f"could not take the lock on {self.host.label}: "
                                     f"{err.strip() or f'exit {proc.returncode}'}")

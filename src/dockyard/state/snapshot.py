@@ -36,8 +36,7 @@ def command(app: str) -> Command:
         f"echo --proxy; cat {paths.PROXY_SETTINGS} 2>/dev/null; echo",
         f"echo --app; {{ {app_script}; }} | sed 's/^--/---/'",
         "echo --networks; docker network ls --format '{{.Name}}' 2>/dev/null",
-        "echo --router; docker inspect --format '" + router.inspect().argv[3] + "' "
-        f"{router.NAME} 2>/dev/null",
+        f"echo --router; {shlex.join(router.inspect().argv)} 2>/dev/null",
         f"echo --routes; cat {paths.APPS}/*/route.json 2>/dev/null",
         f"echo --env; cat {env_state.env_path(app)} 2>/dev/null",
         f"echo --accessories; {shlex.join(acc_commands.list_all(app).argv)} 2>/dev/null",
