@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dockyard.values import printable
+
 #: The registry: code -> (short title, exit code). Codes are never reused or renumbered.
 CODES: dict[str, tuple[str, int]] = {
     "DY001": ("configuration file not found", 2),
@@ -17,6 +19,7 @@ CODES: dict[str, tuple[str, int]] = {
     "DY003": ("configuration file has invalid values", 2),
     "DY004": ("file already exists", 2),
     "DY005": ("bad command-line usage", 2),
+    "DY006": ("a file cannot be read", 2),
     "DY010": ("server unreachable", 1),
     "DY011": ("server host key changed", 1),
     "DY012": ("SSH authentication failed", 1),
@@ -31,6 +34,7 @@ CODES: dict[str, tuple[str, int]] = {
     "DY040": ("the router refused a Runtime API command", 1),
     "DY041": ("lost the connection to the router's Runtime API", 1),
     "DY042": ("the router has no free slot for another app", 1),
+    "DY043": ("a domain is already routed to another app", 1),
     "DY050": ("another deploy holds the app's lock", 1),
     "DY051": ("the new release never became healthy", 1),
     "DY052": ("the release command failed", 1),
@@ -50,6 +54,7 @@ CODES: dict[str, tuple[str, int]] = {
     "DY068": ("a backup file does not fit the accessory", 2),
     "DY069": ("the tools image cannot take scheduled backups", 1),
     "DY070": ("a certificate could not be obtained", 1),
+    "DY099": ("an internal error (a bug in Dockyard)", 70),
 }
 
 
@@ -71,7 +76,10 @@ class DockyardError(Exception):
         return CODES[self.code][1]
 
     def lines(self) -> list[str]:
-        return [f"error[{self.code}]: {self.message}", *(self.details or [])]
+        """What the person sees: control characters from values (an ESC sequence, a line
+        separator) are escaped, so a message is exactly as many lines as it says."""
+        return [printable(f"error[{self.code}]: {self.message}"),
+                *(printable(line) for line in self.details or [])]
 
 
 class ConfigError(DockyardError):
@@ -91,9 +99,10 @@ class CommandFailed(DockyardError):
 
     def __init__(self, command: str, exit_code: int, stderr_tail: str, host: str) -> None:
         tail = [f"  {line}" for line in stderr_tail.strip().splitlines()[-6:]]
+        shown = command if len(command) <= 300 else command[:297] + "…"
         super().__init__(
             "DY020",
-            f"command failed on {host} (exit {exit_code}): {command}",
+            f"command failed on {host} (exit {exit_code}): {shown}",
             tail or None,
         )
         self.command = command

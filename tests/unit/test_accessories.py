@@ -111,14 +111,14 @@ def test_the_run_command_never_carries_a_secret_and_publishes_on_loopback(
     cache = resolve(cfg, "cache", tmp_path)
     argv = cmds.run(cache, cache.config_hash({"REDIS_PW": "hunter22"})).argv
     assert "hunter22" not in " ".join(argv)
-    assert argv[argv.index("--network-alias") + 1] == "cache"
-    assert "dockyard.accessory=cache" in argv and "dockyard.app=shop" in argv
-    assert not any(a.startswith("dockyard.process") for a in argv)
-    assert argv[argv.index("-p") + 1] == "127.0.0.1:6379:6379"
-    assert "/var/lib/dockyard/apps/shop/accessories/cache/files/0-redis.conf:/etc/redis.conf:ro" \
-        in argv
-    assert list(argv[-3:]) == ["redis:7", "redis-server", "/etc/redis.conf"]
-    assert "--init" in argv and argv[argv.index("--restart") + 1] == "unless-stopped"
+    assert "--network-alias=cache" in argv
+    assert "--label=dockyard.accessory=cache" in argv and "--label=dockyard.app=shop" in argv
+    assert not any("dockyard.process" in a for a in argv)
+    assert "--publish=127.0.0.1:6379:6379" in argv
+    assert ("--volume=/var/lib/dockyard/apps/shop/accessories/cache/files/0-redis.conf:"
+            "/etc/redis.conf:ro") in argv
+    assert list(argv[-4:]) == ["--", "redis:7", "redis-server", "/etc/redis.conf"]
+    assert "--init" in argv and "--restart=unless-stopped" in argv
 
 
 def test_missing_or_large_files_are_config_errors(tmp_path: Path) -> None:
@@ -189,11 +189,12 @@ def test_backup_commands(tmp_path: Path) -> None:
     assert take.argv[:2] == ("sh", "-c") and "pg_dump -Fc" in take.argv[2]
     assert take.argv[4:] == ("shop", "db", "postgres", "shop-db", "manual", "0", "busybox:1.36")
     tar = backups.take(files, "manual", "busybox:1.36")
-    assert tar.argv[-2:] == ("-v", "shop-blobs:/backup/0")
+    assert tar.argv[-1:] == ("--volume=shop-blobs:/backup/0",)
     assert "while it is stopped" in tar.why
     restore = backups.restore(db, backups.parse_list(
         "20261128T101500Z-manual.pgdump 1 " + "a" * 64)[0], "busybox:1.36")
-    assert "/var/lib/dockyard/backups/shop/db/20261128T101500Z-manual.pgdump" in restore.argv
+    assert restore.argv[8:10] == ("/var/lib/dockyard/backups/shop/db",
+                                 "20261128T101500Z-manual.pgdump")
     assert "pg_restore --clean --if-exists --single-transaction" in restore.argv[2]
 
 
@@ -210,9 +211,9 @@ def test_the_crontab_runs_the_same_backup_script_with_keep(tmp_path: Path) -> No
     assert files["cron/backup.sh"] == backups.BACKUP_SCRIPT.encode()
     assert cron.wanted(accs) and not cron.wanted([a for a in accs if a.name == "cache"])
     run = cron.run("shop", "busybox:1.36", "abc").argv
-    assert "/var/run/docker.sock:/var/run/docker.sock" in run
-    assert run[run.index("--network") + 1] == "none"
-    assert "dockyard.role=cron" in run
+    assert "--volume=/var/run/docker.sock:/var/run/docker.sock" in run
+    assert "--network=none" in run
+    assert "--label=dockyard.role=cron" in run
     assert cron.config_hash(accs, "busybox:1.36") != cron.config_hash(accs, "docker:cli")
 
 

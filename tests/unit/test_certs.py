@@ -28,12 +28,13 @@ def test_the_container_shares_the_routers_namespace_and_publishes_nothing() -> N
     settings = ProxyConfig(acme_email="ops@example.com", acme_ca_root="/tmp/root.pem",
                            acme_image="goacme/lego:v4.19")
     argv = acme.run(settings, gid=1000).argv
-    assert argv[argv.index("--network") + 1] == "container:dockyard-router"
-    assert "-p" not in argv and "--publish" not in argv
-    assert "dockyard.role=certs" in argv
-    assert "ACME_EMAIL=ops@example.com" in argv and "ROUTER_GID=1000" in argv
-    assert f"LEGO_CA_CERTIFICATES={acme.CA_ROOT}" in argv
-    assert list(argv[-5:]) == ["--entrypoint", "sh", "goacme/lego:v4.19", acme.SCRIPT, "loop"]
+    assert "--network=container:dockyard-router" in argv
+    assert not any(a == "-p" or a.startswith("--publish") for a in argv)
+    assert "--label=dockyard.role=certs" in argv
+    assert "--env=ACME_EMAIL=ops@example.com" in argv and "--env=ROUTER_GID=1000" in argv
+    assert f"--env=LEGO_CA_CERTIFICATES={acme.CA_ROOT}" in argv
+    assert list(argv[-5:]) == ["--entrypoint=sh", "--", "goacme/lego:v4.19", acme.SCRIPT,
+                               "loop"]
     # changing an ACME setting changes the container's hash (it is recreated)
     assert acme.config_hash(settings, 1000) != acme.config_hash(
         ProxyConfig(acme_email="other@example.com", acme_ca_root="/tmp/root.pem",

@@ -31,7 +31,7 @@ from dockyard.state.env import (
         ("A=", {"A": ""}),
         ('A=""', {"A": ""}),
         ("A=b=c=d", {"A": "b=c=d"}),
-        ('A="line\\nbreak \\"q\\" back\\\\slash"', {"A": 'line\nbreak "q" back\\slash'}),
+        ('A="tab\\tin \\"q\\" back\\\\slash"', {"A": 'tab\tin "q" back\\slash'}),
         ("# comment\n\nA=1\nB=2\n", {"A": "1", "B": "2"}),
         ("A=1\nA=2", {"A": "2"}),
     ],
@@ -48,6 +48,8 @@ def test_dotenv(text: str, expected: dict[str, str]) -> None:
         ("A=1\njust words\n", 2, "expected KEY=value"),
         ('A="x" trailing\n', 1, "after the closing quote"),
         ("BAD-KEY=1", 1, "not a valid variable name"),
+        # a value with a line break cannot live in an env file: refused with its line
+        ('A=1\nB="line\\nbreak"\n', 2, "newline"),
     ],
 )
 def test_dotenv_errors_name_the_line(text: str, line: int, words: str) -> None:

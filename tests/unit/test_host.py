@@ -126,7 +126,7 @@ def test_ssh_argv_multiplexes_and_pins_host_keys(tmp_path: pytest.TempPathFactor
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/tmp/dy-test-run")
     host = SshHost(HostSpec("ssh", "203.0.113.5", "root", 2222))
     argv = host.spawn_argv(["docker", "ps", "--format", "{{.Names}}"])
-    assert argv[0] == "ssh" and argv[-3:] == ["root@203.0.113.5", "--",
+    assert argv[0] == "ssh" and argv[-3:] == ["--", "root@203.0.113.5",
                                               "docker ps --format '{{.Names}}'"]
     opts = " ".join(argv)
     assert "ControlMaster=auto" in opts and "ControlPersist=" in opts

@@ -124,9 +124,10 @@ def test_proxy_settings_file_round_trip() -> None:
 def test_router_container_publishes_proxy_ports_and_is_labelled() -> None:
     run = router.run(ProxyConfig(http_port=18080, https_port=18443, router_image="img"), gid=7)
     argv = list(run.argv)
-    assert argv[:5] == ["docker", "run", "-d", "--name", "dockyard-router"]
-    assert "dockyard.role=router" in argv and "unless-stopped" in argv
-    assert "18080:8080" in argv and "18443:8443" in argv and argv[-1] == "img"
-    assert "/var/lib/dockyard/router/etc:/usr/local/etc/haproxy:ro" in argv
-    assert "/var/lib/dockyard/router/run:/run/dockyard" in argv
-    assert argv[argv.index("--group-add") + 1] == "7" and "dockyard" in argv
+    assert argv[:4] == ["docker", "run", "-d", "--name=dockyard-router"]
+    assert "--label=dockyard.role=router" in argv and "--restart=unless-stopped" in argv
+    assert "--publish=18080:8080" in argv and "--publish=18443:8443" in argv
+    assert argv[-2:] == ["--", "img"]
+    assert "--volume=/var/lib/dockyard/router/etc:/usr/local/etc/haproxy:ro" in argv
+    assert "--volume=/var/lib/dockyard/router/run:/run/dockyard" in argv
+    assert "--group-add=7" in argv and "--network=dockyard" in argv

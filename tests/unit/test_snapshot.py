@@ -74,4 +74,4 @@ def test_prune_keeps_the_given_releases(tmp_path: Path) -> None:
         capture_output=True, text=True)
     assert fake.returncode == 0, fake.stderr
     removed = [line for line in log.read_text().splitlines() if line.startswith("image rm")]
-    assert removed == ["image rm dockyard/hello:v1", "image rm dockyard/hello:v13"]
+    assert removed == ["image rm -- dockyard/hello:v1", "image rm -- dockyard/hello:v13"]

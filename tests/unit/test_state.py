@@ -92,6 +92,6 @@ def test_build_command_streams_the_context_and_picks_a_builder() -> None:
     cmd = build.build_command("hello", 3, "Dockerfile", {"B": "1", "A": "2"}, "/tmp/x.tar", 4)
     argv = list(cmd.argv)
     assert argv[:2] == ["sh", "-c"] and "DOCKER_BUILDKIT=0" in argv[2]
-    assert argv[4:8] == ["docker", "build", "-t", "dockyard/hello:v3"]
-    assert argv[-5:] == ["--build-arg", "A=2", "--build-arg", "B=1", "-"]
+    assert argv[4:7] == ["docker", "build", "--tag=dockyard/hello:v3"]
+    assert argv[-4:] == ["--build-arg=A=2", "--build-arg=B=1", "--", "-"]
     assert cmd.stdin_path == "/tmp/x.tar" and cmd.line.endswith("< <build context: 4 files>")

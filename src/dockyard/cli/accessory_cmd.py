@@ -12,9 +12,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from dockyard import values
 from dockyard.accessories import commands as cmds
 from dockyard.accessories import flows
-from dockyard.accessories.spec import Accessory
+from dockyard.accessories.spec import Accessory, resolve
 from dockyard.cli import context
 from dockyard.cli.context import AppContext, get
 from dockyard.deploy.progress import Progress
@@ -32,18 +33,13 @@ def _site(obj: AppContext) -> flows.Site:
                            Progress(quiet=obj.json))
 
 
+def _declared(obj: AppContext, name: str) -> None:
+    """The config alone says which accessories exist: checked before connecting."""
+    resolve(obj.config(), name, obj.config_path.resolve().parent)
+
+
 def _one(site: flows.Site, name: str) -> Accessory:
     return site.accessory(name)
-
-
-def _confirm(obj: AppContext, question: str, yes: bool) -> None:
-    if obj.runner().dry_run or yes:
-        return
-    if not sys.stdin.isatty():
-        raise DockyardError("DY005", "this command needs confirmation; run it in a terminal "
-                            "or pass --yes")
-    if not typer.confirm(question, default=False):
-        raise DockyardError("DY031", "nothing changed")
 
 
 def _done(obj: AppContext, message: str) -> None:
@@ -57,6 +53,8 @@ def boot(ctx: typer.Context, name: Annotated[str, typer.Argument(
     """Start an accessory that is not running yet (volumes, env, files, container) and wait
     until it answers."""
     obj = get(ctx)
+    if name != "all":
+        _declared(obj, name)
     obj.runner().on_failure = ("the boot stops here; the app's running release is not "
                                "touched, and what was created (volume, env file) is reused "
                                "by the next boot")
@@ -77,6 +75,7 @@ def boot(ctx: typer.Context, name: Annotated[str, typer.Argument(
 
 def _simple(ctx: typer.Context, name: str, verb: str) -> None:
     obj = get(ctx)
+    _declared(obj, name)
     site = _site(obj)
     acc = _one(site, name)
     flows.require(site, acc)
@@ -114,6 +113,7 @@ def logs(
 ) -> None:
     """Show an accessory's logs."""
     obj = get(ctx)
+    _declared(obj, name)
     site = _site(obj)
     acc = _one(site, name)
     flows.require(site, acc)
@@ -127,16 +127,16 @@ def exec_(ctx: typer.Context, args: Annotated[list[str], typer.Argument(
         help="NAME -- CMD...")]) -> None:
     """Run a command inside an accessory: dockyard accessory exec db -- psql -U app"""
     obj = get(ctx)
-    raw = list(args)
-    if "--" in raw:
-        dash = raw.index("--")
-        before, raw = raw[:dash], raw[dash + 1:]
-    else:  # click swallowed `--`: ask the original command line
-        before = context.words_before_double_dash("exec") or raw[:1]
-        before = before if raw[: len(before)] == before else raw[:1]
-        raw = raw[len(before):]
+    before, raw = context.passthrough(["accessory", "exec"], list(args))
+    if not before and raw:  # no "--": the first word names the accessory
+        before, raw = raw[:1], raw[1:]
+    unknown = [w for w in before if w.startswith("-")]
+    if unknown:
+        raise DockyardError("DY005", f"no such option: {values.shown(unknown[0])}; write: "
+                            "dockyard accessory exec NAME -- CMD...")
     if len(before) != 1 or not raw:
         raise DockyardError("DY005", "write: dockyard accessory exec NAME -- CMD...")
+    _declared(obj, before[0])
     site = _site(obj)
     acc = _one(site, before[0])
     flows.require(site, acc, running=True)
@@ -149,6 +149,7 @@ def upgrade(ctx: typer.Context, name: NameArg) -> None:
     """Run the image (and settings) in dockyard.toml on the same data: a backup first, then
     the container is replaced. Refuses a PostgreSQL major-version change."""
     obj = get(ctx)
+    _declared(obj, name)
     site = _site(obj)
     acc = _one(site, name)
     with flows.locked(site, f"accessory upgrade {name}"):
@@ -163,11 +164,13 @@ def remove(ctx: typer.Context, name: NameArg, yes: YesOpt = False,
                "--volumes", help="Also delete its volumes (its data).")] = False) -> None:
     """Remove an accessory's container; its volumes and backups stay unless --volumes."""
     obj = get(ctx)
+    _declared(obj, name)
+    obj.need_confirmation(yes, "accessory remove")
     site = _site(obj)
     acc = _one(site, name)
     flows.require(site, acc)
     data = "and DELETE its data" if volumes else "(its volumes and backups are kept)"
-    _confirm(obj, f"remove {acc.container} {data}?", yes)
+    obj.confirm(f"remove {acc.container} {data}?", yes)
     with flows.locked(site, f"accessory remove {name}"):
         flows.remove(site, acc, volumes=volumes)
     _done(obj, f"{acc.name}: removed" + (" with its volumes" if volumes else
@@ -183,6 +186,10 @@ def backup(
 ) -> None:
     """Back up an accessory to /var/lib/dockyard/backups/<app>/<name>/ on the server."""
     obj = get(ctx)
+    _declared(obj, name)
+    if download is not None and download.exists() and not download.is_dir():
+        raise DockyardError("DY005", f"--download {values.printable(str(download))} is a file; "
+                            "give a directory (it is created when missing)")
     obj.runner().on_failure = ("no backup is kept (the partial file is deleted); the "
                                "accessory keeps running, or is started again")
     site = _site(obj)
@@ -203,6 +210,7 @@ def backup(
 def list_backups(ctx: typer.Context, name: NameArg) -> None:
     """An accessory's backups on the server, oldest first."""
     obj = get(ctx)
+    _declared(obj, name)
     site = _site(obj)
     acc = _one(site, name)
     found = flows.list_backups(site, acc)
@@ -235,12 +243,22 @@ def restore(
     if (backup_id is None) == (from_file is None):
         raise DockyardError("DY005", "give a backup id or --from-file PATH (one of them); "
                             "see: dockyard backups NAME")
+    _declared(obj, name)
+    if backup_id is not None:
+        try:
+            values.backup_id(backup_id)
+        except ValueError as exc:
+            raise DockyardError("DY005", str(exc)) from None
+    if from_file is not None:
+        flows.check_upload(resolve(obj.config(), name, obj.config_path.resolve().parent),
+                           from_file)
+    obj.need_confirmation(yes, "restore")
     site = _site(obj)
     acc = _one(site, name)
     flows.require(site, acc)
     what = backup_id or str(from_file)
-    _confirm(obj, f"replace {acc.name}'s data with {what}? (a safety backup is taken first)",
-             yes)
+    obj.confirm(f"replace {acc.name}'s data with {what}? (a safety backup is taken first)",
+                yes)
     with flows.locked(site, f"restore {name}"):
         if from_file is not None:
             chosen = flows.upload(site, acc, from_file)

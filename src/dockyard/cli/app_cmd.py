@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
+from dockyard import values
 from dockyard.cli import context
 from dockyard.cli.context import AppContext, get
 from dockyard.deploy import deploy as flows
@@ -70,11 +70,10 @@ def rollback(
     obj = get(ctx)
     number = None
     if release is not None:
-        text = release.lstrip("v")
-        if not text.isdigit():
-            raise DockyardError("DY005", f"{release!r} is not a release; write e.g. v3 "
-                                "(see: dockyard releases)")
-        number = int(text)
+        try:
+            number = values.release_number(release)
+        except ValueError as exc:
+            raise DockyardError("DY005", str(exc)) from None
     result = flows.rollback(obj.runner(), obj.config(), _progress(obj), number)
     _summary(obj, result, "rollback")
 
@@ -104,7 +103,7 @@ def releases(ctx: typer.Context) -> None:
         kind = f"rollback to v{r.rollback_of}" if r.rollback_of else r.kind
         git = (r.git_commit or "-")[:10] + ("+dirty" if r.git_dirty else "")
         table.add_row(f"{r.name}{marker}", r.outcome, kind, r.created_at, r.user, git,
-                      escape(r.image_id[:19] if r.image_id else "-"))
+                      r.image_id[:19] if r.image_id else "-")
     obj.console.print(table)
 
 
@@ -151,7 +150,17 @@ def status(ctx: typer.Context) -> None:
         obj.console.print(acc_table)
 
 
+def _known_process(obj: AppContext, process: str) -> None:
+    """The config alone says which processes exist: checked before connecting."""
+    cfg = obj.config()
+    if process != "web" and process not in cfg.processes:
+        known = ", ".join(["web", *sorted(cfg.processes)])
+        raise DockyardError("DY057", f"{values.shown(process)} is not a process of "
+                            f"{cfg.app.name}; its processes: {known}")
+
+
 def _containers(obj: AppContext, process: str) -> list[ctr.Listed]:
+    _known_process(obj, process)
     runner = obj.runner()
     app = obj.config().app.name
     listed = [c for c in ctr.parse_list(runner.query(ctr.list_app(app)).out)
@@ -209,15 +218,12 @@ def exec_(
 ) -> None:
     """Run a command inside a running container: dockyard exec [PROCESS] -- CMD..."""
     obj = get(ctx)
-    raw = list(args)
+    before, raw = context.passthrough(["exec"], list(args))
     process = "web"
-    if "--" in raw:  # click keeps `--` when a positional word came before it
-        dash = raw.index("--")
-        before, raw = raw[:dash], raw[dash + 1:]
-    else:  # ... and swallows it when it came first: ask the original command line
-        before = context.words_before_double_dash("exec") or []
-        before = before if raw[: len(before)] == before else []
-        raw = raw[len(before):]
+    unknown = [w for w in before if w.startswith("-")]
+    if unknown:
+        raise DockyardError("DY005", f"no such option: {values.shown(unknown[0])}; write: "
+                            "dockyard exec [PROCESS] -- CMD...")
     if len(before) > 1:
         raise DockyardError("DY005", "write: dockyard exec [PROCESS] -- CMD...")
     if before:
@@ -239,15 +245,11 @@ def remove(
 ) -> None:
     """Remove the app from the server: containers, router entries, images, network."""
     obj = get(ctx)
+    obj.need_confirmation(yes, "remove")
     runner = obj.runner()
     app = obj.config().app.name
-    if not runner.dry_run and not yes:
-        if not sys.stdin.isatty():
-            raise DockyardError("DY005", "remove needs confirmation; run it in a terminal or "
-                                "pass --yes")
-        keep = "" if volumes else " (volumes and backups are kept)"
-        if not typer.confirm(f"remove {app} from {runner.host.label}{keep}?", default=False):
-            raise DockyardError("DY031", "nothing removed")
+    keep = "" if volumes else " (volumes and backups are kept)"
+    obj.confirm(f"remove {app} from {runner.host.label}{keep}?", yes)
     done = remove_app(runner, app, volumes=volumes)
     if obj.json:
         obj.emit_json({"app": app, "removed": done})
@@ -291,8 +293,8 @@ def lock_release(ctx: typer.Context) -> None:
 
 def history(
     ctx: typer.Context,
-    count: Annotated[int, typer.Option("--lines", "-n", help="How many entries to show.")]
-    = 20,
+    count: Annotated[int, typer.Option("--lines", "-n", min=1, max=100_000,
+                                       help="How many entries to show.")] = 20,
     everything: Annotated[bool, typer.Option("--all", help="Every app on the server, not "
                                              "only this one.")] = False,
 ) -> None:

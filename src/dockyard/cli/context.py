@@ -16,6 +16,7 @@ from rich.console import Console
 
 from dockyard.config.loader import load_config
 from dockyard.config.model import Config
+from dockyard.errors import DockyardError
 from dockyard.host.base import Host
 from dockyard.host.local import LocalHost
 from dockyard.host.runner import Invocation, Runner
@@ -30,8 +31,10 @@ class AppContext:
     verbose: bool = False
     json: bool = False
     explain: bool = False
-    console: Console = field(default_factory=lambda: Console(highlight=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    # markup off: names, paths and values are printed as they are ("[proxy]" stays)
+    console: Console = field(default_factory=lambda: Console(highlight=False, markup=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False,
+                                                         markup=False))
     subcommand: str = "?"
     _config: Config | None = None
     _host: Host | None = None
@@ -75,6 +78,21 @@ class AppContext:
                 )
         return self._runner
 
+    def need_confirmation(self, yes: bool, what: str) -> None:
+        """Called before connecting: a command that will ask cannot run without a terminal
+        unless --yes says the answer."""
+        if self.dry_run or yes or sys.stdin.isatty():
+            return
+        raise DockyardError("DY005", f"{what} needs confirmation; run it in a terminal or "
+                            "pass --yes")
+
+    def confirm(self, question: str, yes: bool) -> None:
+        """Ask (after need_confirmation): no is DY031, nothing changed."""
+        if self.dry_run or yes:
+            return
+        if not typer.confirm(question, default=False):
+            raise DockyardError("DY031", "nothing changed")
+
     def emit_json(self, data: Any) -> None:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
@@ -89,22 +107,30 @@ class AppContext:
 
 #: Options of every logs command (app processes, accessories).
 FollowOpt = Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")]
-LinesOpt = Annotated[int, typer.Option("--lines", "-n", help="How many lines to start with.")]
+LinesOpt = Annotated[int, typer.Option("--lines", "-n", min=1, max=1_000_000,
+                                       help="How many lines to start with.")]
 
 #: The command line as given (global options hoisted), for commands that must know where
 #: `--` was: Typer consumes it.
 RAW_ARGS: list[str] = []
 
 
-def words_before_double_dash(subcommand: str) -> list[str] | None:
-    """Positional words between ``subcommand`` and ``--``; None when there is no ``--``."""
-    if "--" not in RAW_ARGS or subcommand not in RAW_ARGS:
-        return None
-    start = RAW_ARGS.index(subcommand) + 1
-    end = RAW_ARGS.index("--")
-    if end < start:
-        return None
-    return [a for a in RAW_ARGS[start:end] if not a.startswith("-")]
+#: Global options that take a value (hoisted to the front of RAW_ARGS by main).
+_VALUED = ("-c", "--config")
+
+
+def passthrough(path: list[str], args: list[str]) -> tuple[list[str], list[str]]:
+    """For ``exec``-like commands: (the words between the command and ``--``, the command
+    after ``--``), read from the command line as typed, because Click drops a leading ``--``
+    and keeps unknown options among the words. Without ``--``: ([], args)."""
+    i = 0
+    while i < len(RAW_ARGS) and RAW_ARGS[i].startswith("-") and RAW_ARGS[i] != "--":
+        i += 2 if RAW_ARGS[i] in _VALUED else 1
+    words = RAW_ARGS[i:]
+    if words[: len(path)] != path or "--" not in words[len(path):]:
+        return [], list(args)
+    dash = words.index("--", len(path))
+    return words[len(path):dash], words[dash + 1:]
 
 
 def get(ctx: typer.Context) -> AppContext:

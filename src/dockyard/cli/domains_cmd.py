@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from dockyard import values
 from dockyard.certs import acme
 from dockyard.cli.context import AppContext, get
 from dockyard.deploy import domains as flows
@@ -85,6 +86,11 @@ def renew(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument(
         help="Names to renew (default: all of the app's HTTPS names).")] = None) -> None:
     """Order new certificates now, instead of waiting for a third of their lifetime."""
     obj = get(ctx)
+    for name in names or []:
+        try:
+            values.domain(name)
+        except ValueError as exc:
+            raise DockyardError("DY005", str(exc)) from None
     runner = obj.runner()
     t = Target(runner, obj.config(), Progress(quiet=obj.json))
     with Lock(runner.host, t.app, "certs renew", dry_run=runner.dry_run):

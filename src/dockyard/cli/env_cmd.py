@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from dockyard import values
 from dockyard.cli.context import AppContext, get
-from dockyard.config.model import ENV_KEY
 from dockyard.deploy import deploy as flows
 from dockyard.deploy.progress import Progress
 from dockyard.errors import DockyardError
@@ -62,9 +62,10 @@ def _apply(obj: AppContext, change: dict[str, str | None], *, restart: bool) -> 
 
 
 def _check_key(key: str) -> None:
-    if not ENV_KEY.match(key):
-        raise DockyardError("DY005", f"{key!r} is not a valid variable name; use letters, digits "
-                            "and underscores, not starting with a digit")
+    try:
+        values.env_key(key)
+    except ValueError as exc:
+        raise DockyardError("DY005", str(exc)) from None
 
 
 @app.command("set")
@@ -164,21 +165,25 @@ def import_(
 ) -> None:
     """Set every variable of a dotenv file (quotes removed; errors name the line)."""
     obj = get(ctx)
+    name = values.printable(str(file))
     try:
-        values = env_state.parse_dotenv(file.read_text(encoding="utf-8"))
+        data = file.read_bytes()
     except OSError as exc:
-        raise DockyardError("DY005", f"{file}: cannot be read ({exc.strerror})") from None
+        raise DockyardError("DY006", f"{name}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DockyardError("DY005", f"{name} line {line}: a byte that is not UTF-8; save the "
+                            "file as UTF-8 and import again") from None
+    try:
+        found = env_state.parse_dotenv(text)
     except env_state.DotenvError as exc:
-        raise DockyardError("DY005", f"{file} {exc}; fix that line and import again") from None
-    for key, value in values.items():
-        try:
-            env_state.check_value(key, value)
-        except ValueError as exc:
-            raise DockyardError("DY005", f"{file}: {exc}") from None
-    if not values:
-        raise DockyardError("DY005", f"{file} has no KEY=value lines")
-    obj.runner().add_secrets(env_state.redactable(values))
-    _apply(obj, dict(values), restart=not no_restart)
+        raise DockyardError("DY005", f"{name} {exc}; fix that line and import again") from None
+    if not found:
+        raise DockyardError("DY005", f"{name} has no KEY=value lines")
+    obj.runner().add_secrets(env_state.redactable(found))
+    _apply(obj, dict(found), restart=not no_restart)
 
 
 @app.command("export")

@@ -3,6 +3,7 @@ for commands, hand them to the runner, and print results."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +22,7 @@ from dockyard.cli import (
     server_cmd,
 )
 from dockyard.cli.context import AppContext
-from dockyard.errors import DockyardError
+from dockyard.errors import CODES, DockyardError
 
 app = typer.Typer(
     name="dockyard",
@@ -143,15 +144,46 @@ def main(argv: list[str] | None = None) -> None:
     args = explain_args(hoist_global_options(list(sys.argv[1:] if argv is None else argv)))
     context.RAW_ARGS[:] = args
     try:
-        # standalone: Typer prints usage errors itself (exit 2) and exits; our own errors
-        # propagate here and become one clear block, never a traceback
-        app(args=args, prog_name="dockyard")
+        # not standalone: usage errors come here too, and become one coded line like every
+        # other error (Typer would draw a box); never a traceback
+        code = app(args=args, prog_name="dockyard", standalone_mode=False)
     except DockyardError as exc:
         _print_error(exc)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except typer.Abort:
+        _print_error(DockyardError("DY031", "aborted; nothing more was changed"))
+        sys.exit(1)
+    except Exception as exc:
+        usage = _usage_error(exc)
+        if usage is not None:
+            _print_error(usage)
+            sys.exit(usage.exit_code)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `dockyard env`: its help
+            print(str(exc), file=sys.stderr)
+            sys.exit(2)
+        if os.environ.get("DOCKYARD_DEBUG"):
+            raise
+        _print_error(DockyardError(
+            "DY099", f"internal error: {type(exc).__name__}: {str(exc)[:200]}; this is a bug in "
+            "Dockyard: please report it with the command you ran (DOCKYARD_DEBUG=1 shows the "
+            "traceback)"))
+        sys.exit(CODES["DY099"][1])
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: Exception) -> DockyardError | None:
+    """Click's usage errors (unknown option, missing argument, -n -5) as DY005."""
+    if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
+        return None
+    if not (hasattr(exc, "ctx") and hasattr(exc, "exit_code")):
+        return None
+    ctx = getattr(exc, "ctx", None)
+    where = getattr(ctx, "command_path", "") or "dockyard"
+    message = str(exc.format_message()).strip().rstrip(".")
+    return DockyardError("DY005", f"{message}; see: {where} --help")
 
 
 def _print_error(exc: DockyardError) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
 from dockyard.certs.ensure import current_state, ensure_certs
 from dockyard.cli.context import get
-from dockyard.errors import DockyardError
 from dockyard.router import container as router
 from dockyard.router.ensure import recreate_router
 from dockyard.server.setup import ensure_state_dir, identity
@@ -49,12 +47,9 @@ def apply(
         obj.err.print("  the dockyard-router container will be recreated (ports and image are "
                       "fixed when it starts): every app is unreachable for about a second",
                       markup=False)
-    if not runner.dry_run and not yes:
-        if not sys.stdin.isatty():
-            raise DockyardError("DY005", "router apply needs confirmation; run it in a terminal "
-                                "or pass --yes")
-        if not typer.confirm("apply?", default=False):
-            raise DockyardError("DY031", "nothing changed")
+    # whether there is anything to confirm depends on the server: asked after reading it
+    obj.need_confirmation(yes, "router apply")
+    obj.confirm("apply?", yes)
 
     ensure_state_dir(runner)
     runner.change(proxy_state.write_command(new))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from dockyard.cli.context import get
 from dockyard.errors import DockyardError
@@ -34,8 +34,7 @@ def check(ctx: typer.Context) -> None:
             table.add_column(column, overflow="fold")
         for row in rows:
             style = _STYLE[row.level]
-            table.add_row(row.check, f"[{style}]{row.level}[/]", escape(row.detail),
-                          escape(row.fix))
+            table.add_row(row.check, Text(row.level, style=style), row.detail, row.fix)
         obj.console.print(table)
     if failed:
         raise DockyardError(
