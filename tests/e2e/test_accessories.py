@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import shlex
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -94,13 +96,15 @@ def test_guestbook_rows_survive_deploys_restarts_of_everything(clean: None,
     # 5 app deploys under the reference probe (POSTs write rows): nothing fails, and the
     # database is never touched by them
     db_started = sh("docker", "inspect", "-f", "{{.State.StartedAt}}", "guestbook-db").stdout
-    loop = " && ".join([f"python -m dockyard -c {cfg} deploy"] * 5)
+    # the project's own interpreter: a `python` on PATH may have no Dockyard (or not exist)
+    loop = " && ".join([f"{shlex.quote(sys.executable)} -m dockyard -c {cfg} deploy"] * 5)
     probe = subprocess.run([*zd_probe(), "--url", f"http://127.0.0.1:{HTTP_PORT}/", "--host",
                             "guestbook.test", "--post", "--threads", "4", "--max-seconds", "400",
                             "--", "sh", "-c", loop], capture_output=True, text=True,
                            timeout=480, cwd=REPO)
     result = json.loads(probe.stdout.strip().splitlines()[-1])
     assert probe.returncode == 0 and result["failed"] == 0, (result, probe.stderr[-2000:])
+    assert result["command_exit"] == 0, (result, probe.stderr[-2000:])  # the deploys worked
     assert result["ok"] > 50
     assert sh("docker", "inspect", "-f", "{{.State.StartedAt}}",
               "guestbook-db").stdout == db_started

@@ -8,9 +8,11 @@ import base64
 import itertools
 import json
 import os
+import shlex
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -149,13 +151,14 @@ def test_https_deploys_under_load_and_renewal_without_a_command(
     identity = router_identity()
     versions = " ".join(["v2", "v1"] * 5)
     loop = (f'for v in {versions}; do sed -i "s/VERSION = \\"v[0-9]*\\"/VERSION = \\"$v\\"/" '
-            f'{cfg} && python -m dockyard -c {cfg} deploy || exit 1; done')
+            f'{cfg} && {shlex.quote(sys.executable)} -m dockyard -c {cfg} deploy || exit 1; done')
     probe = subprocess.run([*zd_probe(), "--url", "https://127.0.0.1:443/", "--host",
                             "hello.test", "--cafile", str(issuer_root), "--post", "--threads",
                             "4", "--max-seconds", "400", "--", "sh", "-c", loop],
                            capture_output=True, text=True, timeout=480, cwd=REPO)
     result = json.loads(probe.stdout.strip().splitlines()[-1])
     assert probe.returncode == 0 and result["failed"] == 0, (result, probe.stderr[-2000:])
+    assert result["command_exit"] == 0, (result, probe.stderr[-2000:])  # the deploys worked
     assert {b["body"] for b in result["bodies"]} == {"hello v1", "hello v2"}
     assert router_identity() == identity  # never reloaded or restarted
 

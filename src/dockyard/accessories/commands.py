@@ -120,8 +120,8 @@ READY_SCRIPT = r"""
 c=$1; kind=$2; timeout=$3
 end=$(( $(date +%s) + timeout ))
 while :; do
-  st=$(docker inspect -- "$c" 2>/dev/null \
-    -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}') \
+  st=$(docker inspect \
+    -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' -- "$c" 2>/dev/null) \
     || { echo "$c does not exist" >&2; exit 3; }
   if [ "${st%%/*}" = running ]; then
     case $kind in
