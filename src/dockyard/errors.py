@@ -97,7 +97,8 @@ class CommandFailed(DockyardError):
     exactly what failed without re-running with ``-v``.
     """
 
-    def __init__(self, command: str, exit_code: int, stderr_tail: str, host: str) -> None:
+    def __init__(self, command: str, exit_code: int, stderr_tail: str, host: str,
+                 stdout: str = "") -> None:
         tail = [f"  {line}" for line in stderr_tail.strip().splitlines()[-6:]]
         shown = command if len(command) <= 300 else command[:297] + "…"
         super().__init__(
@@ -108,3 +109,5 @@ class CommandFailed(DockyardError):
         self.command = command
         self.returncode = exit_code
         self.stderr_tail = stderr_tail
+        #: what it printed (a write that lost a race prints what it found instead)
+        self.stdout = stdout

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from dockyard import scripts
 from dockyard.accessories import backups, cron, flows
 from dockyard.accessories import commands as cmds
 from dockyard.accessories.spec import resolve, resolve_all
@@ -186,16 +187,17 @@ def test_backup_commands(tmp_path: Path) -> None:
                   "files": {"image": "minio/minio", "volumes": ["blobs:/data"]}})
     db, files = resolve(cfg, "db", tmp_path), resolve(cfg, "files", tmp_path)
     take = backups.take(db, "manual", "busybox:1.36")
-    assert take.argv[:2] == ("sh", "-c") and "pg_dump -Fc" in take.argv[2]
-    assert take.argv[4:] == ("shop", "db", "postgres", "shop-db", "manual", "0", "busybox:1.36")
+    assert take.argv[:2] == ("sh", scripts.path("backup"))
+    assert "pg_dump -Fc" in scripts.source("backup")
+    assert take.argv[2:] == ("shop", "db", "postgres", "shop-db", "manual", "0", "busybox:1.36")
     tar = backups.take(files, "manual", "busybox:1.36")
     assert tar.argv[-1:] == ("--volume=shop-blobs:/backup/0",)
     assert "while it is stopped" in tar.why
     restore = backups.restore(db, backups.parse_list(
         "20261128T101500Z-manual.pgdump 1 " + "a" * 64)[0], "busybox:1.36")
-    assert restore.argv[8:10] == ("/var/lib/dockyard/backups/shop/db",
+    assert restore.argv[6:8] == ("/var/lib/dockyard/backups/shop/db",
                                  "20261128T101500Z-manual.pgdump")
-    assert "pg_restore --clean --if-exists --single-transaction" in restore.argv[2]
+    assert "pg_restore --clean --if-exists --single-transaction" in scripts.source("restore")
 
 
 def test_the_crontab_runs_the_same_backup_script_with_keep(tmp_path: Path) -> None:
@@ -208,7 +210,7 @@ def test_the_crontab_runs_the_same_backup_script_with_keep(tmp_path: Path) -> No
                      "postgres shop-db scheduled 3 busybox:1.36"]
     assert "%" not in tab  # cron would turn % into a newline
     files = cron.files(accs, "busybox:1.36")
-    assert files["cron/backup.sh"] == backups.BACKUP_SCRIPT.encode()
+    assert files["cron/backup.sh"] == scripts.source("backup").encode()  # the same script
     assert cron.wanted(accs) and not cron.wanted([a for a in accs if a.name == "cache"])
     run = cron.run("shop", "busybox:1.36", "abc").argv
     assert "--volume=/var/run/docker.sock:/var/run/docker.sock" in run

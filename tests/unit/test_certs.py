@@ -43,15 +43,17 @@ def test_the_container_shares_the_routers_namespace_and_publishes_nothing() -> N
 
 def test_the_script_installs_through_the_runtime_api_and_is_valid_shell() -> None:
     text = acme.script()
-    for needle in ("RCERTS=/usr/local/etc/haproxy/certs\n", "RCONF=/usr/local/etc/haproxy\n",
-                   "new ssl cert $RCERTS/$name.pem", "set ssl cert %s <<",
-                   "commit ssl cert $RCERTS/$name.pem",
+    for needle in ("RCERTS=$CONF/certs\n", "new ssl cert $RCERTS/$name.pem",
+                   "set ssl cert %s <<", "commit ssl cert $RCERTS/$name.pem",
                    "add ssl crt-list $RCERTS/crt-list $RCERTS/$name.pem",
-                   "add map $RCONF/tls.map $name 1",
-                   "--http.port 127.0.0.1:8402", "nc \"$API_HOST\" \"$API_PORT\""):
+                   "add map $CONF/tls.map $1 1", '--http.port "$ACME_LISTEN"',
+                   'nc "${API%:*}" "${API#*:}"', "del map $CONF/tls.map $name",
+                   "del ssl crt-list $RCERTS/crt-list $pem"):
         assert needle in text, needle
-    assert 'API_HOST=127.0.0.1\nAPI_PORT=9999' in text
-    assert "__" not in text  # every placeholder filled
+    # the settings come from the container's environment, from the router's own constants
+    argv = acme.run(ProxyConfig(acme_email="ops@example.com"), gid=1000).argv
+    assert "--env=API=127.0.0.1:9999" in argv and "--env=ACME_LISTEN=127.0.0.1:8402" in argv
+    assert "--env=CONF=/usr/local/etc/haproxy" in argv
     assert "reload" not in text.replace("no reload", "")
     # renew when a third of the lifetime is left
     assert "(na - nb) / 3" in text

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.cli.main import hoist_global_options
-from tests.helpers import dockyard, write_config
+from tests.helpers import cli, dockyard, write_config
 
 BAD_FILES = {
     "syntax": '[app]\nname = "hello"\n[server\nhost = "local"\n',
@@ -21,7 +21,7 @@ BAD_FILES = {
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_config_is_a_short_block_exit_2(tmp_path: Path, case: str) -> None:
     path = write_config(tmp_path, BAD_FILES[case], "BAD.toml")
-    run = dockyard("-c", str(path), "config")
+    run = cli("-c", str(path), "config")
     assert run.returncode == 2, run.output
     assert "Traceback" not in run.output
     lines = run.stderr.strip().splitlines()
@@ -32,41 +32,41 @@ def test_bad_config_is_a_short_block_exit_2(tmp_path: Path, case: str) -> None:
 
 
 def test_missing_file_says_run_init(tmp_path: Path) -> None:
-    run = dockyard("config", cwd=tmp_path)
+    run = cli("config", cwd=tmp_path)
     assert run.returncode == 2 and "dockyard init" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_config_prints_resolved_defaults(tmp_path: Path) -> None:
     write_config(tmp_path, '[app]\nname = "hello"\n[server]\nhost = "local"\n')
-    run = dockyard("config", cwd=tmp_path)
+    run = cli("config", cwd=tmp_path)
     assert run.returncode == 0, run.output
     assert 'drain_timeout = "30s"' in run.stdout and "keep_releases = 5" in run.stdout
-    as_json = dockyard("config", "--json", cwd=tmp_path)
+    as_json = cli("config", "--json", cwd=tmp_path)
     assert '"http_port": 80' in as_json.stdout
 
 
 def test_init_reads_expose_refuses_overwrite_and_forces(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM scratch\nEXPOSE 3000/tcp\n")
-    first = dockyard("init", cwd=tmp_path)
+    first = cli("init", cwd=tmp_path)
     assert first.returncode == 0, first.output
     text = (tmp_path / "dockyard.toml").read_text()
     assert "port = 3000" in text and "EXPOSE 3000" in text
-    again = dockyard("init", cwd=tmp_path)
+    again = cli("init", cwd=tmp_path)
     assert again.returncode == 2 and "--force" in again.stderr
     (tmp_path / "dockyard.toml").write_text("# mine\n")
-    forced = dockyard("init", "--force", "--host", "local", cwd=tmp_path)
+    forced = cli("init", "--force", "--host", "local", cwd=tmp_path)
     assert forced.returncode == 0
-    assert dockyard("config", cwd=tmp_path).returncode == 0  # the starter is valid
+    assert cli("config", cwd=tmp_path).returncode == 0  # the starter is valid
 
 
 def test_init_without_dockerfile(tmp_path: Path) -> None:
-    assert dockyard("init", cwd=tmp_path).returncode == 0
+    assert cli("init", cwd=tmp_path).returncode == 0
     assert "no Dockerfile found" in (tmp_path / "dockyard.toml").read_text()
 
 
 def test_global_options_after_the_subcommand(tmp_path: Path) -> None:
     path = write_config(tmp_path, '[app]\nname = "after"\n[server]\nhost = "local"\n', "x.toml")
-    run = dockyard("config", "--json", "-c", str(path))
+    run = cli("config", "--json", "-c", str(path))
     assert run.returncode == 0, run.output
     assert '"name": "after"' in run.stdout
 
@@ -80,6 +80,7 @@ def test_hoist_stops_at_double_dash() -> None:
 
 
 def test_version_and_help() -> None:
+    # once through the real entry point, in a process of its own
     assert dockyard("version").stdout.startswith("dockyard ")
-    run = dockyard("--help")
+    run = cli("--help")
     assert run.returncode == 0 and "server" in run.stdout and "--dry-run" in run.stdout

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from dockyard.state.env import (
-    AtomicWrite,
     DotenvError,
     format_dotenv,
     format_env,
@@ -80,17 +79,3 @@ def test_values_never_in_argv() -> None:
     assert "very-secret-value" not in cmd.line and cmd.line.endswith("<env file: 1 keys>")
 
 
-def test_atomic_write_keeps_the_old_file_on_a_cut(tmp_path: Path) -> None:
-    target = tmp_path / "apps" / "x" / "env.server"
-    old = AtomicWrite(str(target), b"A=old\n").command("w", "l")
-    subprocess.run(list(old.argv), input=old.stdin, check=True)
-    assert target.read_bytes() == b"A=old\n" and oct(target.stat().st_mode)[-3:] == "600"
-    new = AtomicWrite(str(target), b"A=new\n" * 1000).command("w", "l")
-    assert new.stdin is not None
-    for cut in (0, 1, 100, len(new.stdin) // 2, len(new.stdin) - 1):
-        proc = subprocess.run(list(new.argv), input=new.stdin[:cut], capture_output=True)
-        assert proc.returncode == 1 and b"incomplete" in proc.stderr
-        assert target.read_bytes() == b"A=old\n"
-    subprocess.run(list(new.argv), input=new.stdin, check=True)
-    assert target.read_bytes() == b"A=new\n" * 1000
-    assert sorted(p.name for p in target.parent.iterdir()) == ["env.server"]

@@ -12,111 +12,135 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.errors import CommandFailed, HostError
+from dockyard.errors import CommandFailed, DockyardError, HostError
 from dockyard.host.base import Completed, Host
 from dockyard.host.command import change, query
-from dockyard.host.runner import AUDIT_SCRIPT, Invocation, Runner
+from dockyard.host.runner import Invocation, Runner
 from dockyard.host.spec import HostSpec
 from dockyard.host.ssh import SshHost, control_dir
 
 
-class FakeHost(Host):
-    """Records what would be spawned; answers from a script of (argv-prefix, result)."""
+class LocalRoot(Host):
+    """Runs argv on this machine, with /var/lib/dockyard moved to a temporary directory:
+    the real scripts (batch, audit, lock) run with sh, as on a server."""
 
-    def __init__(self, answers: dict[str, Completed] | None = None) -> None:
+    def __init__(self, root: Path) -> None:
         super().__init__(HostSpec("ssh", "203.0.113.5", "root", 22))
+        self.root = str(root)
         self.ran: list[list[str]] = []
-        self.stdin: list[bytes | None] = []
-        self.answers = answers or {}
 
     def spawn_argv(self, argv: Sequence[str]) -> list[str]:
-        return list(argv)
-
-    def execute(self, argv: Sequence[str], *, stdin: bytes | None = None, stream: bool = False,
-                timeout: float | None = None, stdin_path: str | None = None,
-                stdout_path: str | None = None) -> Completed:
         self.ran.append(list(argv))
-        self.stdin.append(stdin)
-        line = shlex.join(argv)
-        for prefix, result in self.answers.items():
-            if prefix in line:
-                return result
-        return Completed(0, b"", b"", 0.01)
+        return [word.replace("/var/lib/dockyard", self.root) for word in argv]
 
 
-def runner(host: FakeHost, **kw: object) -> tuple[Runner, io.StringIO]:
+def runner(host: Host, **kw: object) -> tuple[Runner, io.StringIO]:
     out = io.StringIO()
     r = Runner(host, invocation=Invocation("server setup", user="ann", id="abc"), out=out, **kw)  # type: ignore[arg-type]
     return r, out
 
 
-def test_dry_run_prints_changes_and_runs_only_queries() -> None:
-    host = FakeHost()
+def audit_lines(root: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (root / "audit.log").read_text().splitlines()]
+
+
+def test_dry_run_prints_changes_runs_queries_and_gives_planned_results(tmp_path: Path) -> None:
+    host = LocalRoot(tmp_path)
     r, out = runner(host, dry_run=True)
-    r.query(query(["docker", "version"]))
-    assert r.change(change(["docker", "rm", "-f", "x y"])) is None
-    assert host.ran == [["docker", "version"]]
-    assert out.getvalue().splitlines() == ["# query: docker version", "docker rm -f 'x y'"]
+    assert r.query(query(["echo", "asked"])).out == "asked\n"
+    planned = r.change(change(["rm", "-f", "x y"], planned="<gone>"))
+    assert planned.planned and planned.ok and planned.out == "<gone>"
+    assert host.ran == [["echo", "asked"]]
+    assert out.getvalue().splitlines() == ["# query: echo asked", "rm -f 'x y'"]
 
 
-def test_changes_are_wrapped_in_the_audit_script() -> None:
-    host = FakeHost()
+def test_a_batch_runs_in_one_round_trip_with_an_audit_line_each(tmp_path: Path) -> None:
+    host = LocalRoot(tmp_path)
     r, _ = runner(host)
-    r.change(change(["install", "-d", "/var/lib/dockyard"]))
-    argv = host.ran[0]
-    assert argv[:3] == ["sh", "-c", AUDIT_SCRIPT]
-    assert argv[5] == ""  # no pending Runtime API lines
-    assert argv[6:] == ["install", "-d", "/var/lib/dockyard"]
-    prefix = json.loads("{" + argv[4] + "}")
-    assert prefix == {"user": "ann", "invocation": "abc", "subcommand": "server setup", "app": "",
-                      "command": "install -d /var/lib/dockyard"}
+    results = r.change_all([change(["sh", "-c", "echo one"]), query(["echo", "two"]),
+                            change(["sh", "-c", "cat; exit 0"], stdin=b"in\n")])
+    assert len(host.ran) == 1  # one round trip
+    assert [x.out for x in results] == ["one\n", "two\n", "in\n"]
+    lines = audit_lines(tmp_path)
+    assert [e["command"] for e in lines] == ["sh -c 'echo one'",
+                                            "sh -c 'cat; exit 0' < <stdin>"]
+    assert lines[0]["user"] == "ann" and lines[0]["invocation"] == "abc"
+    assert all(isinstance(e["duration_ms"], int) and e["exit"] == 0 for e in lines)
 
 
-def test_audit_script_appends_a_json_line(tmp_path: pytest.TempPathFactory) -> None:
-    # run the real script with sh, pointed at a temporary root, to prove the JSON is valid
-    root = str(tmp_path)
-    script = AUDIT_SCRIPT.replace("/var/lib/dockyard", root)
-    prefix = '"user":"ann","invocation":"abc","subcommand":"x","command":"sh -c \'exit 3\'"'
-    pending = '{"command":"router-api set server a/b state ready","exit":0}\n'
-    proc = subprocess.run(["sh", "-c", script, "audit", prefix, pending, "sh", "-c",
-                           "echo out; exit 3"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 3 and proc.stdout == "out\n"
-    with open(f"{root}/audit.log") as fh:
-        first, second = fh.read().strip().splitlines()
-    assert json.loads(first)["command"].startswith("router-api")
-    entry = json.loads(second)
-    assert entry["exit"] == 3 and entry["user"] == "ann" and entry["command"] == "sh -c 'exit 3'"
-    assert isinstance(entry["duration_ms"], int) and entry["time"].endswith("Z")
+def test_a_failed_command_stops_its_batch_and_is_audited(tmp_path: Path) -> None:
+    host = LocalRoot(tmp_path)
+    r, _ = runner(host)
+    with pytest.raises(CommandFailed) as info:
+        r.change_all([change(["sh", "-c", "echo out; echo boom >&2; exit 3"]),
+                      change(["touch", str(tmp_path / "never")])])
+    assert info.value.returncode == 3 and info.value.stdout == "out\n"
+    assert info.value.lines()[-1].strip() == "boom"
+    assert not (tmp_path / "never").exists()
+    assert [e["exit"] for e in audit_lines(tmp_path)] == [3]
 
 
-def test_secrets_are_redacted_from_output_and_errors() -> None:
-    host = FakeHost({"false": Completed(1, b"", b"boom s3cr3t\n", 0.0)})
+def test_runtime_api_lines_wait_for_the_next_command_to_be_audited(tmp_path: Path) -> None:
+    host = LocalRoot(tmp_path)
+    r, _ = runner(host)
+    r._pending.append('{"command":"router-api set server a/b state ready","exit":0}\n')
+    r.change(change(["true"]))
+    first, second = audit_lines(tmp_path)
+    assert str(first["command"]).startswith("router-api") and second["command"] == "true"
+
+
+def test_the_audit_wrapper_of_streamed_commands(tmp_path: Path) -> None:
+    host = LocalRoot(tmp_path)
+    r, _ = runner(host)
+    result = r.change(change(["sh", "-c", "echo built; exit 0"]), stream=False)
+    assert result.out == "built\n"
+    with pytest.raises(CommandFailed):
+        r._single(change(["sh", "-c", "exit 4"]), check=True, stream=False, timeout=None)
+    assert [e["exit"] for e in audit_lines(tmp_path)] == [0, 4]
+
+
+def test_secrets_are_redacted_from_output_and_errors(tmp_path: Path) -> None:
+    host = LocalRoot(tmp_path)
     r, out = runner(host, dry_run=True, secrets=["s3cr3t"])
     r.change(change(["echo", "s3cr3t"]))
     assert "s3cr3t" not in out.getvalue() and "[redacted]" in out.getvalue()
     r.dry_run = False
     with pytest.raises(CommandFailed) as info:
-        r.change(change(["false", "s3cr3t"]))
+        r.change(change(["sh", "-c", "echo boom s3cr3t >&2; exit 1", "x", "s3cr3t"]))
     assert "s3cr3t" not in "\n".join(info.value.lines())
     assert "boom [redacted]" in "\n".join(info.value.lines())
+    assert "s3cr3t" not in (tmp_path / "audit.log").read_text()
 
 
-def test_stdin_is_never_printed() -> None:
-    host = FakeHost()
-    r, out = runner(host, dry_run=True)
+def test_stdin_is_never_printed(tmp_path: Path) -> None:
+    r, out = runner(LocalRoot(tmp_path), dry_run=True)
     r.change(change(["sh", "-c", "cat > f"], stdin=b"PASSWORD=x", stdin_label="<env file>"))
     assert out.getvalue().strip() == "sh -c 'cat > f' < <env file>"
 
 
-def test_command_failure_carries_exit_code_and_stderr_tail() -> None:
-    host = FakeHost({"docker": Completed(125, b"", b"line1\nno such image\n", 0.0)})
-    r, _ = runner(host)
+def test_command_failure_carries_exit_code_and_stderr_tail(tmp_path: Path) -> None:
+    r, _ = runner(LocalRoot(tmp_path))
     with pytest.raises(CommandFailed) as info:
-        r.query(query(["docker", "run", "nope"]))
+        r.query(query(["sh", "-c", "echo line1 >&2; echo no such image >&2; exit 125"]))
     err = info.value
-    assert err.returncode == 125 and "docker run nope" in err.message
+    assert err.returncode == 125 and "exit 125" in err.message
     assert err.lines()[-1].strip() == "no such image" and err.code == "DY020"
+
+
+def test_a_lock_is_held_until_released_and_reads_facts_under_it(tmp_path: Path) -> None:
+    from dockyard.host.command import fact
+
+    host = LocalRoot(tmp_path)
+    r, _ = runner(host)
+    echo = fact(["echo", "under the lock"], lambda a: a.out.strip())
+    with r.lock("hello", "deploy", read=[echo]) as values:
+        assert values == ["under the lock"]
+        with pytest.raises(DockyardError) as info:
+            with runner(LocalRoot(tmp_path))[0].lock("hello", "deploy"):
+                pass
+        assert info.value.code == "DY050" and "(deploy) since" in info.value.message
+    with r.lock("hello", "deploy"):  # released: taken again
+        pass
 
 
 def test_ssh_argv_multiplexes_and_pins_host_keys(tmp_path: pytest.TempPathFactory,

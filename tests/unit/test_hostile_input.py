@@ -19,7 +19,7 @@ from dockyard.errors import ConfigError, DockyardError
 from dockyard.host.spec import HostSpec
 from dockyard.host.ssh import SshHost
 from dockyard.state import env as env_state
-from tests.helpers import REPO, dockyard, write_config
+from tests.helpers import REPO, cli, write_config
 
 CLOSED = "ssh://root@127.0.0.1:1"
 MINIMAL = '[app]\nname = "hello"\n[server]\nhost = "local"\n'
@@ -108,7 +108,7 @@ def test_dotenv_import_never_turns_a_value_into_a_key() -> None:
 
 def test_env_set_with_a_separator_is_refused_before_connecting(tmp_path: Path) -> None:
     cfg = closed_config(tmp_path)
-    run = dockyard("-c", str(cfg), "env", "set", "A=x\u2028PATH=/evil")
+    run = cli("-c", str(cfg), "env", "set", "A=x\u2028PATH=/evil")
     assert run.returncode == 2 and "error[DY005]" in run.stderr, run.output
     assert "\u2028" not in run.stderr  # escaped when echoed
 
@@ -117,7 +117,7 @@ def test_env_import_with_a_separator_is_refused_before_connecting(tmp_path: Path
     cfg = closed_config(tmp_path)
     dotenv = tmp_path / ".env"
     dotenv.write_text("A=x\u2028PATH=/evil\n", encoding="utf-8")
-    run = dockyard("-c", str(cfg), "env", "import", str(dotenv))
+    run = cli("-c", str(cfg), "env", "import", str(dotenv))
     assert run.returncode == 2 and "error[DY005]" in run.stderr, run.output
     assert "line 1" in run.stderr
 
@@ -263,11 +263,11 @@ def test_cli_cases_are_one_line_with_a_code(tmp_path: Path) -> None:
         (["-c", str(tmp_path), "init", "--force"], "DY005"),
     ]
     for args, code in cases:
-        run = dockyard(*args, cwd=tmp_path)
+        run = cli(*args, cwd=tmp_path)
         assert "Traceback" not in run.output, (args, run.output)
         assert run.returncode != 0 and run.stderr.startswith(f"error[{code}]"), (args[:4],
                                                                                 run.stderr)
-    latin = dockyard("-c", str(cfg), "env", "import", str(latin1))
+    latin = cli("-c", str(cfg), "env", "import", str(latin1))
     assert "line 2" in latin.stderr
 
 
@@ -291,7 +291,7 @@ def test_finding_a_line_is_linear() -> None:
                                   ["domains", "remove", "a.test"], ["certs", "renew"]])
 def test_a_closed_port_is_a_connection_error_not_a_lock(tmp_path: Path, args: list[str]) -> None:
     cfg = closed_config(tmp_path)
-    run = dockyard("-c", str(cfg), *args)
+    run = cli("-c", str(cfg), *args)
     assert run.stderr.startswith("error[DY010]"), run.stderr
     assert "Traceback" not in run.output
 
@@ -300,14 +300,14 @@ def test_env_import_over_a_closed_port_is_a_connection_error(tmp_path: Path) -> 
     cfg = closed_config(tmp_path)
     dotenv = tmp_path / ".env"
     dotenv.write_text("A=1\n")
-    run = dockyard("-c", str(cfg), "env", "import", str(dotenv))
+    run = cli("-c", str(cfg), "env", "import", str(dotenv))
     assert run.stderr.startswith("error[DY010]"), run.stderr
 
 
 def test_an_undecodable_file_is_a_syntax_error_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "dockyard.toml"
     path.write_bytes(b'[app]\nname = "hello"\n[server]\nhost = "caf\xe9"\n')
-    run = dockyard("-c", str(path), "config")
+    run = cli("-c", str(path), "config")
     assert run.stderr.startswith("error[DY002]") and "line 4" in run.stderr, run.stderr
 
 
@@ -338,9 +338,9 @@ def test_control_characters_are_escaped_in_messages() -> None:
 # -- 11. init -------------------------------------------------------------------------------
 
 def test_init_escapes_and_validates_the_host(tmp_path: Path) -> None:
-    bad = dockyard("init", "--host", 'ssh://a"b', cwd=tmp_path)
+    bad = cli("init", "--host", 'ssh://a"b', cwd=tmp_path)
     assert bad.stderr.startswith("error[DY005]") and "--host" in bad.stderr, bad.stderr
-    garbage = dockyard("init", "--host", "garbage", cwd=tmp_path)
+    garbage = cli("init", "--host", "garbage", cwd=tmp_path)
     assert garbage.stderr.startswith("error[DY005]") and "line" not in garbage.stderr
     assert not (tmp_path / "dockyard.toml").exists()
 
@@ -349,9 +349,9 @@ def test_init_survives_an_odd_expose_and_directory_name(tmp_path: Path) -> None:
     odd = tmp_path / ("a" * 39 + "-b")
     odd.mkdir()
     (odd / "Dockerfile").write_text("FROM scratch\nEXPOSE 99999\n")
-    run = dockyard("init", cwd=odd)
+    run = cli("init", cwd=odd)
     assert run.returncode == 0, run.output
-    assert dockyard("config", cwd=odd).returncode == 0
+    assert cli("config", cwd=odd).returncode == 0
 
 
 # -- 12. checked before connecting ------------------------------------------------------------
@@ -370,11 +370,11 @@ def test_what_the_config_can_answer_is_checked_before_connecting(tmp_path: Path)
         (["logs", "nope"], "DY057"),
     ]
     for args, code in cases:
-        run = dockyard("-c", str(cfg), *args)
+        run = cli("-c", str(cfg), *args)
         assert run.stderr.startswith(f"error[{code}]"), (args, run.stderr)
     no_context = write_config(tmp_path, f'[app]\nname = "hello"\n[server]\nhost = "{CLOSED}"\n'
                               '[build]\ncontext = "nowhere"\n', "nocontext.toml")
-    run = dockyard("-c", str(no_context), "deploy")
+    run = cli("-c", str(no_context), "deploy")
     assert run.stderr.startswith("error[DY003]") and "build.context" in run.stderr, run.stderr
 
 

@@ -21,13 +21,23 @@ from dockyard.certs import acme
 from dockyard.config.model import Config
 from dockyard.deploy import build
 from dockyard.docker import containers as ctr
+from dockyard.deploy import rollout
+from dockyard.deploy.progress import Progress
+from dockyard.deploy.target import Target
 from dockyard.docker import engine, networks
+from dockyard.host.local import LocalHost
+from dockyard.host.runner import Invocation, Runner
 from dockyard.host.command import Command
 from dockyard.router import api
 from dockyard.router import config as rc
 from dockyard.router import container as router
 from dockyard.state import env as env_state
 from tests.strategies import FUZZ, HOSTILE, configs, env_keys, env_values
+
+
+def _target(cfg: Config) -> Target:
+    runner = Runner(LocalHost(), invocation=Invocation("deploy", user="u", app=cfg.app.name))
+    return Target(runner, cfg, Progress(quiet=True), settings=cfg.proxy)
 
 
 def commands_for(cfg: Config) -> list[Command]:
@@ -53,7 +63,10 @@ def commands_for(cfg: Config) -> list[Command]:
     for spec in specs:
         out += [ctr.run(spec, ""), ctr.run_once(spec, ""), ctr.run_interactive(spec, tty=False),
                 ctr.exec_in(spec.name, spec.command or ["sh"], tty=True),
-                ctr.logs(spec.name), ctr.stop_and_remove([spec.name], 5)]
+                ctr.logs(spec.name), ctr.remove_all([spec.name])]
+    old = build.image_tag(app, 2)
+    out.append(rollout.retire(_target(cfg), "slot01", [("slot01-web1", True)],
+                              [f"{app}-web-v2-abcdef"], old))
     for domain in cfg.web.domains:
         out.append(acme.issue(domain, wait=5))
     for acc in resolve_all(cfg, Path("/nonexistent")):

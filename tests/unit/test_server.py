@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
+
 import pytest
 
 from dockyard.config.loader import parse_config
@@ -116,8 +119,11 @@ def test_router_apply_merges_explicit_keys_into_server_settings() -> None:
 
 def test_proxy_settings_file_round_trip() -> None:
     cmd = proxy.write_command(ProxyConfig(http_port=81))
-    assert cmd.stdin is not None and "mv " in cmd.argv[2]
-    assert proxy.parse(cmd.stdin.decode()) == ProxyConfig(http_port=81)
+    assert cmd.stdin is not None and cmd.argv[1].endswith("/write-files.sh")  # atomic
+    with tarfile.open(fileobj=io.BytesIO(cmd.stdin)) as tar:
+        member = tar.extractfile("proxy.json")
+        assert member is not None
+        assert proxy.parse(member.read().decode()) == ProxyConfig(http_port=81)
     assert proxy.parse("") is None and proxy.parse("{broken") is None
 
 

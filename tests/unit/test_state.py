@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from dockyard import scripts
 from dockyard.deploy import build
 from dockyard.errors import ConfigError
 from dockyard.state import lock
@@ -38,9 +41,8 @@ def test_release_json_round_trip_ignores_unknown_fields() -> None:
 
 
 def test_lock_argv_and_holder() -> None:
-    argv = lock.acquire_argv("/var/lib/dockyard/apps/a/lock", '{"user":"ann"}')
-    assert argv[:2] == ["sh", "-c"] and "flock" in argv and "-n" in argv
-    assert argv[-1] == '{"user":"ann"}'
+    info = json.loads(lock.holder_info("deploy"))
+    assert info["command"] == "deploy" and info["user"] and info["since"].endswith("Z")
     holder = lock.parse_holder('123 {"user":"ann","host":"lap","since":"T","command":"deploy"}')
     assert holder is not None and holder.pid == 123
     assert holder.describe() == "ann@lap (deploy) since T"
@@ -91,7 +93,8 @@ def test_build_context_errors(tmp_path: Path) -> None:
 def test_build_command_streams_the_context_and_picks_a_builder() -> None:
     cmd = build.build_command("hello", 3, "Dockerfile", {"B": "1", "A": "2"}, "/tmp/x.tar", 4)
     argv = list(cmd.argv)
-    assert argv[:2] == ["sh", "-c"] and "DOCKER_BUILDKIT=0" in argv[2]
-    assert argv[4:7] == ["docker", "build", "--tag=dockyard/hello:v3"]
+    assert argv[:2] == ["sh", scripts.path("build")] and "DOCKER_BUILDKIT=0" in \
+        scripts.source("build")
+    assert argv[2:4] == ["dockyard/hello:v3", "--file=Dockerfile"]
     assert argv[-4:] == ["--build-arg=A=2", "--build-arg=B=1", "--", "-"]
     assert cmd.stdin_path == "/tmp/x.tar" and cmd.line.endswith("< <build context: 4 files>")

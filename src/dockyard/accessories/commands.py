@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dockyard import scripts
 from dockyard.docker.containers import LOG_OPTS
-from dockyard.host.command import Command, change, query
+from dockyard.host.command import Command, Fact, change, fact, query
 
 from .spec import Accessory
 
@@ -85,10 +86,10 @@ def exec_in(acc: Accessory, command: list[str], *, tty: bool) -> Command:
                   f"run a command inside {acc.container}")
 
 
-def list_all(app: str) -> Command:
-    return query(["docker", "ps", "-a", f"--filter=label=dockyard.app={app}",
-                  "--filter=label=dockyard.accessory", f"--format={LIST_FORMAT}"],
-                 f"list {app}'s accessories")
+def list_all(app: str) -> Fact[dict[str, Running]]:
+    return fact(["docker", "ps", "-a", f"--filter=label=dockyard.app={app}",
+                 "--filter=label=dockyard.accessory", f"--format={LIST_FORMAT}"],
+                lambda a: parse_list(a.out), f"list {app}'s accessories")
 
 
 @dataclass(frozen=True)
@@ -108,52 +109,31 @@ class Running:
 
 def parse_list(text: str) -> dict[str, Running]:
     out = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):
         parts = line.split("\t")
         if len(parts) >= 7 and parts[1]:
             out[parts[1]] = Running(*parts[:7])
     return out
 
 
-#: Polls readiness on the server, so waiting costs one round trip, not one per try.
-READY_SCRIPT = r"""
-c=$1; kind=$2; timeout=$3
-end=$(( $(date +%s) + timeout ))
-while :; do
-  st=$(docker inspect \
-    -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' -- "$c" 2>/dev/null) \
-    || { echo "$c does not exist" >&2; exit 3; }
-  if [ "${st%%/*}" = running ]; then
-    case $kind in
-      postgres) docker exec "$c" sh -c \
-          'exec pg_isready -q -h 127.0.0.1 -U "${POSTGRES_USER:-postgres}"' >/dev/null 2>&1 \
-          && exit 0 ;;
-      redis) [ "$(docker exec "$c" redis-cli ping 2>/dev/null)" = PONG ] && exit 0 ;;
-      *) case ${st#*/} in healthy|'') exit 0 ;; esac ;;
-    esac
-  fi
-  [ "$(date +%s)" -ge "$end" ] && { echo "$c is $st after ${timeout}s" >&2; exit 1; }
-  sleep 0.5
-done
-"""
-
-
 def wait_ready(acc: Accessory, timeout: int = READY_TIMEOUT) -> Command:
     check = {"postgres": "pg_isready", "redis": "redis-cli ping"}.get(
         acc.kind, "its HEALTHCHECK, or running when it has none")
-    return query(["sh", "-c", READY_SCRIPT, "dockyard-ready", acc.container, acc.kind,
-                  str(timeout)],
+    return query(scripts.inline("ready", acc.container, acc.kind, str(timeout)),
                  f"wait until {acc.name} answers ({check}), at most {timeout}s")
 
 
-def image_major(image: str) -> Command:
-    """The PostgreSQL major version an image would run (``postgres --version``)."""
-    return query(["docker", "run", "--rm", "--entrypoint=postgres", "--network=none", "--",
-                  image, "--version"], f"which PostgreSQL version {image} runs")
+def image_major(image: str) -> Fact[str]:
+    """The PostgreSQL version an image would run (``postgres --version``); "" unknown."""
+    return fact(["docker", "run", "--rm", "--entrypoint=postgres", "--network=none", "--",
+                 image, "--version"], lambda a: a.out if a.ok else "",
+                f"which PostgreSQL version {image} runs")
 
 
-def data_major(acc: Accessory) -> Command:
-    """The major version the data directory was created by (its PG_VERSION file)."""
-    return query(["docker", "exec", "--", acc.container, "sh", "-c",
-                  'cat "${PGDATA:-/var/lib/postgresql/data}/PG_VERSION"'],
-                 f"which PostgreSQL version created {acc.name}'s data")
+def data_major(acc: Accessory) -> Fact[str]:
+    """The major version the data directory was created by (its PG_VERSION file; the
+    command runs in the accessory's container, where $PGDATA is set)."""
+    return fact(["docker", "exec", "--", acc.container, "sh", "-c",
+                 'cat "${PGDATA:-/var/lib/postgresql/data}/PG_VERSION"'],
+                lambda a: a.out if a.ok else "",
+                f"which PostgreSQL version created {acc.name}'s data")

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import shlex
 
+from dockyard import scripts
 from dockyard.docker.containers import LOG_OPTS
-from dockyard.host.command import Command, change, query
+from dockyard.host.command import Command, Fact, change, fact
 from dockyard.state import paths
 from dockyard.state.files import write_files
 
@@ -21,25 +22,6 @@ from . import backups
 from .spec import Accessory
 
 DOCKER_SOCKET = "/var/run/docker.sock"
-
-#: Runs one scheduled backup and records it in the audit log (crontab lines cannot hold the
-#: % signs a date format needs, so this lives in a file).
-SCHEDULED_SCRIPT = r"""#!/bin/sh
-# scheduled.sh NAME ARGS...: one scheduled backup of accessory NAME, logged and audited.
-name=$1; shift
-here=$(dirname "$0")
-start=$(date +%s)
-echo "--- $(date -u +%Y-%m-%dT%H:%M:%SZ) scheduled backup of $name" >> "$here/$name.log"
-sh "$here/backup.sh" "$@" >> "$here/$name.log" 2>&1
-rc=$?
-end=$(date +%s)
-printf '{"time":"%s","user":"cron","invocation":"cron","subcommand":"backup","app":"%s",%s\n' \
-  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" \
-  "$(printf '"command":"scheduled backup of %s","exit":%d,"duration_ms":%d}' \
-    "$name" "$rc" "$(( (end - start) * 1000 ))")" >> /var/lib/dockyard/audit.log
-exit $rc
-"""
-
 
 def container_name(app: str) -> str:
     return f"{app}-cron"
@@ -70,8 +52,8 @@ def wanted(accessories: list[Accessory]) -> bool:
 def files(accessories: list[Accessory], tools_image: str) -> dict[str, bytes]:
     return {
         "cron/root": crontab(accessories, tools_image).encode(),
-        "cron/backup.sh": backups.BACKUP_SCRIPT.encode(),
-        "cron/scheduled.sh": SCHEDULED_SCRIPT.encode(),
+        "cron/backup.sh": scripts.source("backup").encode(),
+        "cron/scheduled.sh": scripts.source("scheduled").encode(),
     }
 
 
@@ -101,18 +83,12 @@ def run(app: str, tools_image: str, digest: str) -> Command:
         "server, without this machine")
 
 
-def tools_check(tools_image: str) -> Command:
-    return query(["docker", "run", "--rm", "--network=none", "--entrypoint=sh", "--",
-                  tools_image, "-c", "command -v crond && command -v docker && command -v tar"],
-                 f"does {tools_image} have crond, a docker client and tar?")
+def tools_check(tools_image: str) -> Fact[bool]:
+    return fact(["docker", "run", "--rm", "--network=none", "--entrypoint=sh", "--",
+                 tools_image, "-c", "command -v crond && command -v docker && command -v tar"],
+                lambda a: a.ok, f"does {tools_image} have crond, a docker client and tar?")
 
 
 def remove(app: str) -> Command:
     return change(["docker", "rm", "-f", "--", container_name(app)],
                   f"remove {container_name(app)} (no schedule left, or it changed)")
-
-
-def inspect(app: str) -> Command:
-    return query(["docker", "inspect",
-                  '--format={{index .Config.Labels "dockyard.config"}} {{.State.Status}}',
-                  "--", container_name(app)], "the backup scheduler's settings")

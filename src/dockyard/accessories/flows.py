@@ -14,22 +14,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from dockyard.config.model import Config
 from dockyard.deploy.progress import Progress
-from dockyard.docker import networks
-from dockyard.docker.images import ensure_image
+from dockyard.docker import containers as ctr
+from dockyard.docker import engine, networks
 from dockyard.errors import CommandFailed, DockyardError
+from dockyard.host.command import Command, Wait
 from dockyard.host.runner import Runner
 from dockyard.router import api
-from dockyard.router import container as router
 from dockyard.server.setup import state_dir_commands
 from dockyard.state import env as env_state
 from dockyard.state import paths, snapshot
 from dockyard.state import proxy as proxy_state
 from dockyard.state.files import write_files
-from dockyard.state.lock import Lock
 from dockyard.values import printable
+
+if TYPE_CHECKING:
+    from dockyard.deploy.target import Target
 
 from . import backups, cron
 from . import commands as cmds
@@ -63,64 +66,96 @@ class Site:
         return self.snap.accessories.get(acc.name)
 
 
+def _site(runner: Runner, config: Config, base_dir: Path, progress: Progress,
+          names: list[str], values: list[object]) -> Site:
+    snap = snapshot.assemble(names, values)
+    runner.add_secrets(env_state.redactable(snap.env))
+    runner.scripts_ready = snap.scripts
+    return Site(runner, config, base_dir, progress, snap,
+                proxy_state.effective(config, snap.proxy).tools_image)
+
+
 def read_site(runner: Runner, config: Config, base_dir: Path, progress: Progress) -> Site:
-    site = Site(runner, config, base_dir, progress)
-    site.snap = snapshot.parse(runner.query(snapshot.command(config.app.name)).out)
-    runner.add_secrets(env_state.redactable(site.snap.env))
-    site.tools_image = proxy_state.effective(config, site.snap.proxy).tools_image
-    return site
+    """The server as it is, without the lock (listings, logs, exec)."""
+    names = snapshot.facts(config.app.name, config)
+    return _site(runner, config, base_dir, progress, list(names),
+                 runner.read(*names.values()))
 
 
-def from_snapshot(runner: Runner, config: Config, base_dir: Path, progress: Progress,
-                  snap: snapshot.Snapshot, tools_image: str) -> Site:
-    """For deploy, which has read the snapshot already."""
-    return Site(runner, config, base_dir, progress, snap, tools_image)
+@contextmanager
+def session(runner: Runner, config: Config, base_dir: Path, progress: Progress,
+            what: str) -> Iterator[Site]:
+    """Accessory changes take the app's lock, like deploys; the server is read under it in
+    the same round trip."""
+    names = snapshot.facts(config.app.name, config)
+    with runner.lock(config.app.name, what, read=list(names.values())) as values:
+        yield _site(runner, config, base_dir, progress, list(names), values)
+        runner.flush_audit()
+
+
+def from_target(t: Target, base_dir: Path) -> Site:
+    """For deploy, which has read the server already."""
+    return Site(t.runner, t.config, base_dir, t.progress, t.snap, t.settings.tools_image)
 
 
 # -- boot, start, upgrade, remove ----------------------------------------------------------
 
 def boot(site: Site, acc: Accessory) -> None:
-    """Create what the accessory needs and start it; wait until it answers."""
+    """Create what the accessory needs and start it (one round trip); wait until it
+    answers."""
     runner = site.runner
+    changes: list[Command] = []
     if not site.snap.state_dir:
-        runner.run_all(state_dir_commands(site.snap.who))
+        changes += state_dir_commands(site.snap.who)
         site.snap.state_dir = True
     if acc.network not in site.snap.networks:
-        runner.change(networks.create(acc.network, app=site.app))
+        changes.append(networks.create(acc.network, app=site.app))
         site.snap.networks.add(acc.network)
     env = acc.env(site.snap.env)
     digest = acc.config_hash(site.snap.env)
     with site.progress.step(f"boot {acc.name} ({acc.kind}, {acc.image})", f"boot {acc.name}"):
-        runner.change(write_files(
+        changes.append(write_files(
             paths.app_dir(site.app), {f"accessories/{acc.name}.env":
                                       env_state.format_env(env).encode()},
             f"write {acc.name}'s environment (its env and the secrets it lists), readable "
-            "only by you", mode=0o600, label=f"<{acc.name} env file, {len(env)} keys>"))
+            "only by you", label=f"<{acc.name} env file, {len(env)} keys>"))
+        runner.change_all(changes)
+        changes = []
         uploads = acc.read_uploads()
         if uploads:
-            runner.change(write_files(acc.files_dir, uploads,
-                                      f"upload {acc.name}'s files (mounted read-only)",
-                                      mode=0o644))
-        ensure_image(runner, acc.image)
-        runner.run_all(cmds.create_volumes(acc))
-        runner.change(cmds.run(acc, digest))
+            changes.append(write_files(acc.files_dir, uploads,
+                                       f"upload {acc.name}'s files (mounted read-only)",
+                                       mode=0o644))
+        if not runner.read_one(snapshot.image_present(acc.image)):
+            changes.append(engine.pull(acc.image))
+        changes += cmds.create_volumes(acc)
+        changes.append(cmds.run(acc, digest))
+        runner.change_all(changes)
     wait_ready(site, acc)
 
 
 def wait_ready(site: Site, acc: Accessory) -> None:
     runner = site.runner
-    with site.progress.step(f"wait until {acc.name} is ready", f"ready {acc.name}"):
-        if runner.dry_run:
-            runner.note(f"# wait until {acc.name} answers (at most {cmds.READY_TIMEOUT}s)",
-                        f"the app's release command and processes need {acc.name}; if it "
-                        "never answers, the command stops and prints its last log lines")
-            return
+
+    def ready() -> bool | None:
         result = runner.query(cmds.wait_ready(acc), check=False)
-        if not result.ok:
-            raise DockyardError(
-                "DY061", f"{acc.name} did not become ready on {runner.host.label} "
-                f"({result.err.strip() or 'no answer'}); its last log lines follow",
-                _logs(site, acc))
+        if result.ok:
+            return True
+        raise DockyardError(
+            "DY061", f"{acc.name} did not become ready on {runner.host.label} "
+            f"({result.err.strip() or 'no answer'}); its last log lines follow",
+            _logs(site, acc))
+
+    def expired() -> NoReturn:
+        raise DockyardError("DY061", f"{acc.name} did not become ready on "
+                            f"{runner.host.label}", _logs(site, acc))
+
+    with site.progress.step(f"wait until {acc.name} is ready", f"ready {acc.name}"):
+        runner.wait(Wait(f"{acc.name} answers (at most {cmds.READY_TIMEOUT}s)", ready,
+                         cmds.READY_TIMEOUT + 10, expired, planned=True,
+                         why=f"the app's release command and processes need {acc.name}; "
+                         "if it never answers, the command stops and prints its last log "
+                         "lines"))
 
 
 def ensure_for_deploy(site: Site) -> None:
@@ -155,18 +190,30 @@ def update_schedule(site: Site, *, without: str | None = None) -> None:
     digest = cron.config_hash(accs, site.tools_image)
     if current is not None and current == (digest, "running"):
         return
-    ensure_image(runner, site.tools_image)
-    if not runner.dry_run and not runner.query(cron.tools_check(site.tools_image),
-                                               check=False).ok:
+    ensure_tools(site)
+    changes: list[Command] = []
+    able = runner.probe(f"{site.tools_image} has crond, a docker client and tar",
+                        lambda: runner.read_one(cron.tools_check(site.tools_image)),
+                        planned=True, why="scheduled backups need all three")
+    if not able:
         raise DockyardError(
             "DY069", f"[proxy] tools_image {site.tools_image} has no crond, docker client or "
             "tar, which scheduled backups need; set tools_image = \"docker:27-cli\" (or an image "
             "with all three) and run: dockyard router apply")
-    runner.change(cron.write(site.app, accs, site.tools_image))
+    changes.append(cron.write(site.app, accs, site.tools_image))
     if current is not None:
-        runner.change(cron.remove(site.app))
-    runner.change(cron.run(site.app, site.tools_image, digest))
+        changes.append(cron.remove(site.app))
+    changes.append(cron.run(site.app, site.tools_image, digest))
+    runner.change_all(changes)
     site.snap.cron = (digest, "running")
+
+
+def ensure_tools(site: Site) -> None:
+    """The tools image (volume backups, the backup scheduler) is on the server."""
+    if not site.snap.images.get(site.tools_image) and not site.runner.read_one(
+            snapshot.image_present(site.tools_image)):
+        site.runner.change(engine.pull(site.tools_image))
+    site.snap.images[site.tools_image] = True
 
 
 def require(site: Site, acc: Accessory, *, running: bool = False) -> cmds.Running:
@@ -174,7 +221,7 @@ def require(site: Site, acc: Accessory, *, running: bool = False) -> cmds.Runnin
     if found is None:
         raise DockyardError("DY060", f"{acc.name} is not booted on {site.runner.host.label}; "
                             f"run: dockyard accessory boot {acc.name}")
-    if running and not found.running and not site.runner.dry_run:
+    if running and not found.running:
         raise DockyardError("DY061", f"{acc.name} is {found.state}, not running; run: "
                             f"dockyard accessory start {acc.name}")
     return found
@@ -189,7 +236,6 @@ def upgrade(site: Site, acc: Accessory) -> str | None:
     taken = None
     if found.running:
         taken = take_backup(site, acc, "pre-upgrade").id
-    ensure_image(runner, acc.image)
     runner.change(cmds.remove(acc))
     site.snap.accessories.pop(acc.name, None)
     boot(site, acc)
@@ -199,12 +245,12 @@ def upgrade(site: Site, acc: Accessory) -> str | None:
 
 def remove(site: Site, acc: Accessory, *, volumes: bool) -> None:
     runner = site.runner
-    if site.running(acc) is not None:
-        runner.change(cmds.remove(acc))
+    changes = [cmds.remove(acc)] if site.running(acc) is not None else []
     if volumes:
         cmd = cmds.remove_volumes(acc)
         if cmd is not None:
-            runner.change(cmd)
+            changes.append(cmd)
+    runner.change_all(changes)
     update_schedule(site, without=acc.name)
 
 
@@ -244,13 +290,20 @@ def check_postgres_upgrade(site: Site, acc: Accessory, found: cmds.Running) -> N
     runner = site.runner
     refuse_major_change(acc.name, tag_major(found.image), tag_major(acc.image), found.image,
                         acc.image)
-    if runner.dry_run or not found.running:
+    if not found.running:
         return
-    data = runner.query(cmds.data_major(acc), check=False)
-    ensure_image(runner, acc.image)
-    new = runner.query(cmds.image_major(acc.image), check=False)
-    refuse_major_change(acc.name, major_of(data.out) if data.ok else None,
-                        major_of(new.out) if new.ok else None, found.image, acc.image)
+
+    def versions() -> tuple[str, str]:
+        data = runner.read_one(cmds.data_major(acc))
+        if not runner.read_one(snapshot.image_present(acc.image)):
+            runner.change(engine.pull(acc.image))
+        return data, runner.read_one(cmds.image_major(acc.image))
+
+    data, new = runner.probe(f"the PostgreSQL version of {acc.name}'s data and of {acc.image}",
+                             versions, planned=("", ""),
+                             why="PostgreSQL cannot open data of another major version")
+    refuse_major_change(acc.name, major_of(data) if data else None,
+                        major_of(new) if new else None, found.image, acc.image)
 
 
 # -- backups ------------------------------------------------------------------------------
@@ -259,7 +312,7 @@ def take_backup(site: Site, acc: Accessory, why: str = "manual") -> backups.Back
     runner = site.runner
     require(site, acc, running=acc.kind != "volume")
     if acc.kind == "volume":
-        ensure_image(runner, site.tools_image)
+        ensure_tools(site)
     with site.progress.step(f"back up {acc.name} ({why})", f"backup {acc.name}"):
         if acc.kind == "volume":
             site.progress.warn(f"{acc.name} is stopped while its volumes are copied")
@@ -269,9 +322,7 @@ def take_backup(site: Site, acc: Accessory, why: str = "manual") -> backups.Back
             raise DockyardError("DY064", f"backing up {acc.name} failed on "
                                 f"{runner.host.label} (exit {exc.returncode}); nothing was "
                                 "kept", exc.details) from None
-    if result is None:  # dry run
-        return backups.Backup(f"<{why} backup>", "", "", why, 0, "")
-    lines = result.out.strip().splitlines()
+    lines = result.out.strip().split("\n")
     found = backups.parse_line(lines[-1]) if lines else None
     if found is None:
         raise DockyardError("DY064", f"backing up {acc.name} gave no result line")
@@ -279,7 +330,7 @@ def take_backup(site: Site, acc: Accessory, why: str = "manual") -> backups.Back
 
 
 def list_backups(site: Site, acc: Accessory) -> list[backups.Backup]:
-    return backups.parse_list(site.runner.query(backups.listing(acc)).out)
+    return site.runner.read_one(backups.listing(acc))
 
 
 def find_backup(site: Site, acc: Accessory, wanted: str) -> backups.Backup:
@@ -296,13 +347,10 @@ def find_backup(site: Site, acc: Accessory, wanted: str) -> backups.Backup:
 def download(site: Site, acc: Accessory, backup: backups.Backup, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     dest = directory / backup.file
-    if site.runner.dry_run:
-        site.runner.note(f"# copy {backup.file} to {dest} and check its SHA-256",
-                         "a copy off the server; a damaged copy is deleted, never kept")
-        return dest
     partial = dest.with_name(dest.name + ".partial")
-    result = site.runner.query(backups.download(acc, backup), check=False,
-                               stdout_path=str(partial))
+    result = site.runner.download(backups.download(acc, backup), str(partial))
+    if result.planned:
+        return dest
     if not result.ok:
         partial.unlink(missing_ok=True)
         raise DockyardError("DY064", f"copying {backup.file} failed: {result.err.strip()}")
@@ -343,10 +391,10 @@ def upload(site: Site, acc: Accessory, local: Path) -> backups.Backup:
     file = f"{stamp}-upload.{backups.EXTENSIONS[acc.kind]}"
     digest = backups.sha256_file(local)
     result = site.runner.change(backups.upload(acc, local, file))
-    if result is None:
+    found = backups.parse_line(result.out.strip().split("\n")[-1])
+    if result.planned:
         return backups.Backup(f"{stamp}-upload", file, "", "upload", local.stat().st_size,
                               digest)
-    found = backups.parse_line(result.out.strip().splitlines()[-1])
     if found is None or found.sha256 != digest:
         raise DockyardError("DY067", f"{local}: the server's copy has SHA-256 "
                             f"{found.sha256 if found else '?'}, this file {digest}")
@@ -361,7 +409,7 @@ def restore(site: Site, acc: Accessory, backup: backups.Backup) -> str:
     with maintenance(site):
         with site.progress.step(f"restore {acc.name} from {backup.id}", f"restore {acc.name}"):
             if acc.kind == "volume":
-                ensure_image(runner, site.tools_image)
+                ensure_tools(site)
             try:
                 runner.change(backups.restore(acc, backup, site.tools_image))
             except CommandFailed as exc:
@@ -379,28 +427,19 @@ def maintenance(site: Site) -> Iterator[None]:
     routed); brought back whatever happens."""
     runner = site.runner
     route = site.snap.app.route
-    if route is None or not site.snap.router_running:
+    if route is None or not site.snap.router.running:
         yield
         return
-    runner.api(api.maintenance(route.backend, on=True), socket=router.API_SOCKET)
+    runner.api(api.maintenance(route.backend, on=True))
     site.progress.note(f"{site.app} answers 503 (maintenance) until the restore is done")
     try:
         yield
     finally:
-        runner.api(api.maintenance(route.backend, on=False), socket=router.API_SOCKET,
-                   check=False)
+        runner.api(api.maintenance(route.backend, on=False), check=False)
         runner.flush_audit()
 
 
 def _logs(site: Site, acc: Accessory) -> list[str]:
-    result = site.runner.query(cmds.logs(acc, tail=LOG_TAIL, follow=False), check=False)
-    lines = (result.out + result.err).splitlines()[-LOG_TAIL:]
-    return [f"  | {site.runner.redact(line)}" for line in lines] or ["  (no log output)"]
-
-
-@contextmanager
-def locked(site: Site, what: str) -> Iterator[None]:
-    """Accessory changes take the app's lock, like deploys."""
-    with Lock(site.runner.host, site.app, what, dry_run=site.runner.dry_run):
-        yield
-    site.runner.flush_audit()
+    lines = site.runner.read_one(ctr.logs_fact(acc.container, LOG_TAIL))
+    return [f"  | {site.runner.redact(line)}" for line in lines[-LOG_TAIL:]] or [
+        "  (no log output)"]

@@ -6,6 +6,7 @@ Orchestration only: the work happens in dockyard.accessories.flows.
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated
 
@@ -29,8 +30,15 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 
 
 def _site(obj: AppContext) -> flows.Site:
+    """The server as it is (read-only commands)."""
     return flows.read_site(obj.runner(), obj.config(), obj.config_path.resolve().parent,
                            Progress(quiet=obj.json))
+
+
+def _session(obj: AppContext, what: str) -> AbstractContextManager[flows.Site]:
+    """The app's lock, and the server read under it (commands that change something)."""
+    return flows.session(obj.runner(), obj.config(), obj.config_path.resolve().parent,
+                         Progress(quiet=obj.json), what)
 
 
 def _declared(obj: AppContext, name: str) -> None:
@@ -58,9 +66,8 @@ def boot(ctx: typer.Context, name: Annotated[str, typer.Argument(
     obj.runner().on_failure = ("the boot stops here; the app's running release is not "
                                "touched, and what was created (volume, env file) is reused "
                                "by the next boot")
-    site = _site(obj)
-    targets = site.all() if name == "all" else [_one(site, name)]
-    with flows.locked(site, f"accessory boot {name}"):
+    with _session(obj, f"accessory boot {name}") as site:
+        targets = site.all() if name == "all" else [_one(site, name)]
         for acc in targets:
             found = site.running(acc)
             if found is not None:
@@ -76,11 +83,10 @@ def boot(ctx: typer.Context, name: Annotated[str, typer.Argument(
 def _simple(ctx: typer.Context, name: str, verb: str) -> None:
     obj = get(ctx)
     _declared(obj, name)
-    site = _site(obj)
-    acc = _one(site, name)
-    flows.require(site, acc)
     builder = {"start": cmds.start, "stop": cmds.stop, "restart": cmds.restart}[verb]
-    with flows.locked(site, f"accessory {verb} {name}"):
+    with _session(obj, f"accessory {verb} {name}") as site:
+        acc = _one(site, name)
+        flows.require(site, acc)
         site.runner.change(builder(acc))
         if verb != "stop":
             flows.wait_ready(site, acc)
@@ -150,9 +156,8 @@ def upgrade(ctx: typer.Context, name: NameArg) -> None:
     the container is replaced. Refuses a PostgreSQL major-version change."""
     obj = get(ctx)
     _declared(obj, name)
-    site = _site(obj)
-    acc = _one(site, name)
-    with flows.locked(site, f"accessory upgrade {name}"):
+    with _session(obj, f"accessory upgrade {name}") as site:
+        acc = _one(site, name)
         taken = flows.upgrade(site, acc)
     note = f" (backup {taken} taken first)" if taken else ""
     _done(obj, f"{acc.name} runs {acc.image} on the same data{note}")
@@ -166,12 +171,11 @@ def remove(ctx: typer.Context, name: NameArg, yes: YesOpt = False,
     obj = get(ctx)
     _declared(obj, name)
     obj.need_confirmation(yes, "accessory remove")
-    site = _site(obj)
-    acc = _one(site, name)
-    flows.require(site, acc)
-    data = "and DELETE its data" if volumes else "(its volumes and backups are kept)"
-    obj.confirm(f"remove {acc.container} {data}?", yes)
-    with flows.locked(site, f"accessory remove {name}"):
+    with _session(obj, f"accessory remove {name}") as site:
+        acc = _one(site, name)
+        flows.require(site, acc)
+        data = "and DELETE its data" if volumes else "(its volumes and backups are kept)"
+        obj.confirm(f"remove {acc.container} {data}?", yes)
         flows.remove(site, acc, volumes=volumes)
     _done(obj, f"{acc.name}: removed" + (" with its volumes" if volumes else
                                          "; its volumes are kept"))
@@ -192,9 +196,8 @@ def backup(
                             "give a directory (it is created when missing)")
     obj.runner().on_failure = ("no backup is kept (the partial file is deleted); the "
                                "accessory keeps running, or is started again")
-    site = _site(obj)
-    acc = _one(site, name)
-    with flows.locked(site, f"backup {name}"):
+    with _session(obj, f"backup {name}") as site:
+        acc = _one(site, name)
         taken = flows.take_backup(site, acc)
     local = flows.download(site, acc, taken, download) if download is not None else None
     if site.runner.dry_run:
@@ -253,13 +256,12 @@ def restore(
         flows.check_upload(resolve(obj.config(), name, obj.config_path.resolve().parent),
                            from_file)
     obj.need_confirmation(yes, "restore")
-    site = _site(obj)
-    acc = _one(site, name)
-    flows.require(site, acc)
-    what = backup_id or str(from_file)
-    obj.confirm(f"replace {acc.name}'s data with {what}? (a safety backup is taken first)",
-                yes)
-    with flows.locked(site, f"restore {name}"):
+    with _session(obj, f"restore {name}") as site:
+        acc = _one(site, name)
+        flows.require(site, acc)
+        what = backup_id or str(from_file)
+        obj.confirm(f"replace {acc.name}'s data with {what}? (a safety backup is taken first)",
+                    yes)
         if from_file is not None:
             chosen = flows.upload(site, acc, from_file)
         else:

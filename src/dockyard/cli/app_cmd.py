@@ -21,12 +21,12 @@ from dockyard.deploy import deploy as flows
 from dockyard.deploy import tls
 from dockyard.deploy.progress import Progress
 from dockyard.deploy.remove import remove_app
-from dockyard.deploy.status import accessory_status, app_status, env_status
+from dockyard.deploy.status import app_view
 from dockyard.docker import containers as ctr
 from dockyard.errors import DockyardError
 from dockyard.state import audit
 from dockyard.state import lock as locks
-from dockyard.state.releases import parse_state, read_state
+from dockyard.state.releases import read_state
 
 PASSTHROUGH = {"allow_interspersed_args": False, "ignore_unknown_options": True}
 
@@ -89,7 +89,7 @@ def releases(ctx: typer.Context) -> None:
     """The app's releases, newest first."""
     obj = get(ctx)
     runner = obj.runner()
-    state = parse_state(runner.query(read_state(obj.config().app.name)).out)
+    state = runner.read_one(read_state(obj.config().app.name))
     if obj.json:
         obj.emit_json([{**vars(r), "name": r.name, "current": r.number == state.current}
                        for r in reversed(state.releases)])
@@ -112,9 +112,8 @@ def status(ctx: typer.Context) -> None:
     obj = get(ctx)
     runner = obj.runner()
     app = obj.config().app.name
-    state, rows = app_status(runner, app)
-    env = env_status(runner, obj.config(), state)
-    accessories = accessory_status(runner, app)
+    view = app_view(runner, obj.config())
+    state, rows, env, accessories = view.state, view.rows, view.env, view.accessories
     certs = (tls.certificate_rows(runner, state.route.domains, state.route.tls)
              if state.route else [])
     if obj.json:
@@ -163,11 +162,10 @@ def _containers(obj: AppContext, process: str) -> list[ctr.Listed]:
     _known_process(obj, process)
     runner = obj.runner()
     app = obj.config().app.name
-    listed = [c for c in ctr.parse_list(runner.query(ctr.list_app(app)).out)
-              if c.process == process and c.running]
+    everything = runner.read_one(ctr.list_app(app))
+    listed = [c for c in everything if c.process == process and c.running]
     if not listed:
-        known = sorted({c.process for c in ctr.parse_list(runner.query(ctr.list_app(app)).out)
-                        if c.process and c.process != "release"})
+        known = sorted({c.process for c in everything if c.process and c.process != "release"})
         raise DockyardError("DY057", f"{app} has no running {process!r} process on "
                             f"{runner.host.label}; running processes: "
                             f"{', '.join(known) or 'none (deploy first)'}")
@@ -198,7 +196,7 @@ def run(
     runner = obj.runner()
     cfg = obj.config()
     app = cfg.app.name
-    state = parse_state(runner.query(read_state(app)).out)
+    state = runner.read_one(read_state(app))
     if state.current is None:
         raise DockyardError("DY055", f"{app} has no live release on {runner.host.label}; run: "
                             "dockyard deploy")
@@ -250,12 +248,14 @@ def remove(
     app = obj.config().app.name
     keep = "" if volumes else " (volumes and backups are kept)"
     obj.confirm(f"remove {app} from {runner.host.label}{keep}?", yes)
-    done = remove_app(runner, app, volumes=volumes)
+    removed = remove_app(runner, obj.config(), _progress(obj), volumes_too=volumes)
     if obj.json:
-        obj.emit_json({"app": app, "removed": done})
+        obj.emit_json({"app": app, "removed": removed.done, "kept": removed.kept})
     elif not runner.dry_run:
-        for line in done:
+        for line in removed.done:
             obj.say(f"{app}: {line}")
+        for line in removed.kept:
+            obj.say(f"{app}: kept {line}")
 
 
 lock_app = typer.Typer(help="The app's deploy lock on the server.", no_args_is_help=True)
@@ -267,7 +267,7 @@ def lock_status(ctx: typer.Context) -> None:
     obj = get(ctx)
     runner = obj.runner()
     app = obj.config().app.name
-    held, holder = locks.parse_status(runner.query(locks.status(app)).out)
+    held, holder = runner.read_one(locks.status(app))
     if obj.json:
         obj.emit_json({"app": app, "held": held, "holder": vars(holder) if holder else None})
     elif holder:
@@ -283,11 +283,11 @@ def lock_release(ctx: typer.Context) -> None:
     obj = get(ctx)
     runner = obj.runner()
     app = obj.config().app.name
-    _, holder = locks.parse_status(runner.query(locks.status(app)).out)
+    _, holder = runner.read_one(locks.status(app))
     if holder is None:
         obj.say(f"{app} is not locked")
         return
-    runner.change(locks.force_release(app, holder.pid), check=False)
+    runner.change(locks.force_release(holder.pid), check=False)
     obj.say(f"released the lock held by {holder.describe()}")
 
 
@@ -303,7 +303,7 @@ def history(
     obj = get(ctx)
     runner = obj.runner()
     app = obj.config().app.name
-    entries = audit.parse(runner.query(audit.read_command(max(200, count * 60))).out)
+    entries = runner.read_one(audit.read(max(200, count * 60)))
     if not everything:
         entries = [e for e in entries if e.app in (app, "") and (e.app or app in " ".join(
             e.commands))]

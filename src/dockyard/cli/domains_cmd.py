@@ -14,10 +14,9 @@ from dockyard.cli.context import AppContext, get
 from dockyard.deploy import domains as flows
 from dockyard.deploy import tls
 from dockyard.deploy.progress import Progress
-from dockyard.deploy.target import Target, prepare
+from dockyard.deploy.target import locked, prepare
 from dockyard.errors import DockyardError
-from dockyard.state.lock import Lock
-from dockyard.state.releases import parse_state, read_state
+from dockyard.state.releases import read_state
 
 app = typer.Typer(help="The app's host names (the server's list is the truth).",
                   no_args_is_help=True)
@@ -61,7 +60,7 @@ def list_(ctx: typer.Context) -> None:
     """The names the server routes to the app, and how each is served."""
     obj = get(ctx)
     runner = obj.runner()
-    state = parse_state(runner.query(read_state(obj.config().app.name)).out)
+    state = runner.read_one(read_state(obj.config().app.name))
     if state.route is None:
         raise DockyardError("DY055", f"{obj.config().app.name} has not been deployed to "
                             f"{runner.host.label} yet; run: dockyard deploy")
@@ -92,8 +91,7 @@ def renew(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument(
         except ValueError as exc:
             raise DockyardError("DY005", str(exc)) from None
     runner = obj.runner()
-    t = Target(runner, obj.config(), Progress(quiet=obj.json))
-    with Lock(runner.host, t.app, "certs renew", dry_run=runner.dry_run):
+    with locked(runner, obj.config(), Progress(quiet=obj.json), "certs renew") as t:
         prepare(t, create=False)
         assert t.route is not None
         mine = acme.tls_domains(t.route.domains, t.route.tls)

@@ -20,7 +20,7 @@ from dockyard.deploy import deploy as flows
 from dockyard.deploy.progress import Progress
 from dockyard.errors import DockyardError
 from dockyard.state import env as env_state
-from dockyard.state.releases import parse_state, read_state
+from dockyard.state.releases import read_state
 
 app = typer.Typer(help="The app's environment and secrets (stored on the server).",
                   no_args_is_help=True)
@@ -50,7 +50,7 @@ def _apply(obj: AppContext, change: dict[str, str | None], *, restart: bool) -> 
         obj.err.print(f"{keys}: stored; {cfg.app.name} {result.release.name} is live with the new "
                       f"environment in {result.seconds:.1f} s", markup=False)
     else:
-        deployed = parse_state(runner.query(read_state(cfg.app.name)).out).current is not None
+        deployed = runner.read_one(read_state(cfg.app.name)).current is not None
         if not deployed:
             obj.err.print(f"{keys}: stored on {runner.host.label}; the first deploy uses it",
                           markup=False)
@@ -120,8 +120,7 @@ def unset(
 
 def _read(obj: AppContext) -> tuple[dict[str, str], dict[str, str]]:
     runner = obj.runner()
-    raw = runner.query(env_state.read_command(obj.config().app.name), check=False)
-    server = env_state.parse_env_file(raw.out) if raw.ok else {}
+    server = runner.read_one(env_state.read(obj.config().app.name))
     runner.add_secrets(env_state.redactable(server))
     return server, obj.config().env
 

@@ -16,8 +16,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard import scripts
 from dockyard.errors import ConfigError
-from dockyard.host.command import Command, change, query
+from dockyard.host.command import Command, change
 from dockyard.values import printable
 
 
@@ -144,37 +145,40 @@ def image_tag(app: str, release: int) -> str:
 
 def build_command(app: str, release: int, dockerfile: str, args: dict[str, str],
                   context_path: str, files: int) -> Command:
-    argv = ["docker", "build", f"--tag={image_tag(app, release)}", f"--file={dockerfile}",
-            f"--label=dockyard.app={app}", f"--label=dockyard.release={release}"]
+    """scripts/build.sh: BuildKit when the server's Docker has it, the classic builder
+    otherwise (Debian's 20.10); the context is a tar on stdin."""
+    argv = [f"--file={dockerfile}", f"--label=dockyard.app={app}",
+            f"--label=dockyard.release={release}"]
     for key, value in sorted(args.items()):
         argv.append(f"--build-arg={key}={value}")
-    argv += ["--", "-"]  # the context: a tar on stdin
-    # BuildKit when the server's Docker has it; the classic builder otherwise (Debian's 20.10)
-    wrapped = ["sh", "-c", 'if docker buildx version >/dev/null 2>&1; then exec "$@"; '
-               'else DOCKER_BUILDKIT=0 exec "$@"; fi', "dockyard-build", *argv]
-    return change(wrapped, "build the image on the server from the context streamed over SSH",
-                  stdin_path=context_path, stdin_label=f"<build context: {files} files>")
+    argv += ["--", "-"]
+    return change(scripts.argv("build", image_tag(app, release), *argv),
+                  "build the image on the server from the context streamed over SSH",
+                  stdin_path=context_path, stdin_label=f"<build context: {files} files>",
+                  if_fails="the build's output is printed; nothing else changed: the "
+                  "running release keeps serving")
+
+
+def built_id(output: str) -> str:
+    """The image id build.sh prints last ("image sha256:...")."""
+    for line in reversed(output.split("\n")):
+        if line.startswith("image sha256:"):
+            return line.split()[1]
+    return ""
 
 
 def tag(source: str, target: str) -> Command:
     return change(["docker", "tag", "--", source, target], f"name this release's image {target}")
 
 
-def image_id(image: str) -> Command:
-    return query(["docker", "image", "inspect", "--format={{.Id}}", "--", image],
-                 f"the id of {image}, recorded with the release")
-
-
 def prune(app: str, keep: list[int]) -> Command:
-    """Remove release images not in ``keep``, then dangling ones: one round trip."""
-    script = ('app=$1; shift; keep=" $* "; '
-              'for tag in $(docker image ls --format "{{.Tag}}" -- "dockyard/$app"); do '
-              'case "$keep" in *" ${tag#v} "*) ;; *) docker image rm -- "dockyard/$app:$tag" '
-              '>/dev/null 2>&1 || true ;; esac; done; docker image prune -f >/dev/null')
+    """Remove release images not in ``keep``, then the app's dangling ones (by label: never
+    another project's images): one command."""
     kept = ", ".join(f"v{n}" for n in keep) or "none"
-    return change(["sh", "-c", script, "dockyard-prune", app, *(str(n) for n in keep)],
-                  f"keep the images of {kept} (keep_releases) and remove older and dangling "
-                  "images")
+    return change(scripts.argv("prune", app, *(str(n) for n in keep)),
+                  f"keep the images of {kept} (keep_releases) and remove {app}'s older and "
+                  "dangling images", if_fails="old images stay on the server (disk); the "
+                  "next deploy prunes them")
 
 
 @dataclass

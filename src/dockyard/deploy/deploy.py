@@ -1,44 +1,55 @@
-"""deploy, rollback and restart: the orchestration. Each composes the same pieces: take the
-app's lock, prepare the server, make a release (build or reuse an image), run the release
-command, and roll it out with the zero-downtime switch."""
+"""deploy, rollback, env changes and restart: the orchestration. Each composes the same
+pieces: take the app's lock (reading the server in the same round trip), prepare the server,
+make a release (build, or reuse an image), and roll it out with the zero-downtime switch.
+
+A deploy of an app that is already running costs four round trips: the lock and the facts,
+the build, the start (records, release command, containers), and the switch (records as
+live, router files, the old release's retirement started on the server).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import getpass
 import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from dockyard import scripts
 from dockyard.accessories import flows as accessories
 from dockyard.config.model import Config
 from dockyard.docker import containers as ctr
-from dockyard.docker.images import ensure_image
+from dockyard.docker import engine
 from dockyard.errors import CommandFailed, DockyardError
-from dockyard.host.command import change, query
+from dockyard.host.command import Command
 from dockyard.host.runner import Runner
-from dockyard.server.setup import ensure_state_dir
 from dockyard.state import env as env_state
-from dockyard.state import paths
+from dockyard.state import paths, snapshot
 from dockyard.state.files import write_files
-from dockyard.state.lock import Lock
-from dockyard.state.releases import Release
+from dockyard.state.releases import Kind, Outcome, Release
 
 from . import build as builder
 from . import tls
 from .progress import Progress
-from .rollout import Outcome, roll_out
-from .target import Target, prepare
+from .rollout import Switched, roll_out
+from .target import Target, locked, prepare
+
+#: What a failed step means for a deploy-like command (dockyard explain prints it where a
+#: step does not say more).
+FAILS = ("the command stops here; the release that serves now keeps serving, and a new "
+         "container that got no traffic yet is removed (running it again repairs the rest)")
 
 
 @dataclass
 class Result:
     release: Release
-    outcome: Outcome | None
+    outcome: Switched | None
     seconds: float
-    timings: dict[str, float]
+    timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self, app: str, domains: list[str]) -> str:
         where = f" on {', '.join(domains)}" if domains else ""
@@ -54,17 +65,6 @@ def config_hash(config: Config) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def load_env(t: Target) -> tuple[dict[str, str], dict[str, str]]:
-    """(merged, server): the server's values (secrets) over dockyard.toml's [env]. Every
-    value is registered for redaction before anything else can print it."""
-    if t.env_cache is not None:
-        return t.env_cache
-    raw = t.runner.query(env_state.read_command(t.app), check=False)
-    server = env_state.parse_env_file(raw.out) if raw.ok else {}
-    t.runner.add_secrets(env_state.redactable(server))
-    return {**t.config.env, **server}, server
-
-
 def env_hash(merged: dict[str, str]) -> str:
     return hashlib.sha256(env_state.format_env(merged).encode()).hexdigest()[:16]
 
@@ -74,64 +74,57 @@ def env_file_path(app: str, release: int) -> str:
     return f"{paths.app_dir(app)}/env/v{release}.env"
 
 
-def env_path(t: Target, release: int) -> str:
-    return env_file_path(t.app, release)
-
-
-#: What a failed step means for a deploy-like command (dockyard explain prints it).
-FAILS = ("the command stops here; the release that serves now keeps serving, and a new "
-         "container that got no traffic yet is removed (running it again repairs the rest)")
-
-
 def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress) -> Result:
     if config.build.image is None:  # before connecting: the laptop alone can say
         builder.check_context((config_dir / config.build.context), config.build.dockerfile)
     runner.on_failure = FAILS
-    t = Target(runner, config, progress)
-    with Lock(runner.host, t.app, "deploy", dry_run=runner.dry_run):
+    clock = runner.host.clock
+    started = clock.now()
+    with locked(runner, config, progress, "deploy") as t:
         with progress.step("prepare the server", "prepare"):
             prepare(t)
         if config.accessories or t.snap.cron is not None:
-            site = accessories.from_snapshot(runner, config, config_dir, progress, t.snap,
-                                             t.settings.tools_image)
+            site = accessories.from_target(t, config_dir)
             accessories.ensure_for_deploy(site)
-        number = t.state.next_number
         git = builder.git_info(config_dir)
-        release = Release(
-            number=number, image=builder.image_tag(t.app, number), kind="deploy",
-            git_commit=git.commit, git_dirty=git.dirty, config_hash=config_hash(config),
-            created_at=now_iso(), user=getpass.getuser(),
-        )
-        return _release_and_roll_out(t, release, config_dir=config_dir, build=True)
+        number = t.state.next_number
+        release = Release(number=number, image=builder.image_tag(t.app, number),
+                          kind=Kind.DEPLOY, git_commit=git.commit, git_dirty=git.dirty,
+                          config_hash=config_hash(config), created_at=now_iso(),
+                          user=getpass.getuser())
+        return _release(t, release, started, config_dir=config_dir)
 
 
 def rollback(runner: Runner, config: Config, progress: Progress, to: int | None) -> Result:
     runner.on_failure = FAILS
-    t = Target(runner, config, progress)
-    with Lock(runner.host, t.app, "rollback", dry_run=runner.dry_run):
+    clock = runner.host.clock
+    started = clock.now()
+    with locked(runner, config, progress, "rollback") as t:
         with progress.step("prepare the server", "prepare"):
             prepare(t, create=False)
         state = t.state
         target = state.release(to) if to is not None else state.previous()
-        if target is None or target.outcome not in ("live", "superseded"):
-            known = ", ".join(r.name for r in state.releases
-                              if r.outcome in ("live", "superseded")) or "none"
+        if target is None or not target.served:
+            known = ", ".join(r.name for r in state.releases if r.served) or "none"
             what = f"v{to}" if to is not None else "a previous release"
             raise DockyardError("DY054", f"{t.app} has no {what} to roll back to; releases that "
                                 f"were live: {known} (see: dockyard releases)")
-        if not runner.query(query(["docker", "image", "inspect", "--format={{.Id}}", "--",
-                                   target.image], "is its image still here?"), check=False).ok:
+        image_id, env_files = runner.read(snapshot.image_id(target.image),
+                                          env_state.snapshot(t.app, target.number))
+        assert isinstance(image_id, str)
+        if not image_id:
             raise DockyardError("DY054", f"the image of {target.name} ({target.image}) is no "
                                 "longer on the server (pruned: keep_releases); deploy instead")
+        merged, server = env_files if env_files is not None else t.env
+        runner.add_secrets(env_state.redactable(server))
         number = state.next_number
-        release = Release(
-            number=number, image=builder.image_tag(t.app, number), kind="rollback",
-            rollback_of=target.number, image_id=target.image_id, git_commit=target.git_commit,
-            git_dirty=target.git_dirty, config_hash=target.config_hash, created_at=now_iso(),
-            user=getpass.getuser(),
-        )
-        release.env_hash = target.env_hash
-        return _release_and_roll_out(t, release, source=target, restore_env_of=target)
+        release = Release(number=number, image=builder.image_tag(t.app, number),
+                          kind=Kind.ROLLBACK, rollback_of=target.number, image_id=image_id,
+                          git_commit=target.git_commit, git_dirty=target.git_dirty,
+                          config_hash=target.config_hash, created_at=now_iso(),
+                          user=getpass.getuser(), env_hash=env_hash(merged))
+        return _release(t, release, started, source=target, env=(merged, server),
+                        restore_server_env=server)
 
 
 def env_release(runner: Runner, config: Config, progress: Progress,
@@ -140,131 +133,134 @@ def env_release(runner: Runner, config: Config, progress: Progress,
     """Change the server's environment (under the app's lock); when the app runs and
     ``restart``, make a release of the same image with it, switched with zero downtime."""
     runner.on_failure = FAILS
-    t = Target(runner, config, progress)
-    with Lock(runner.host, t.app, "env", dry_run=runner.dry_run):
-        ensure_state_dir(runner)
-        _, server = load_env(t)
+    clock = runner.host.clock
+    started = clock.now()
+    with locked(runner, config, progress, "env") as t:
+        _, server = t.env
         new_server = change_env(dict(server))
         runner.add_secrets(env_state.redactable(new_server))
-        runner.change(env_state.write_command(t.app, new_server))
-        t.reload_state()
-        current = t.state.release(t.state.current) if t.state.current else None
+        store = env_state.write_command(t.app, new_server)
+        current = t.state.live
         if current is None or not restart or new_server == server:
+            changes: list[Command] = []
+            if not t.snap.state_dir:
+                from dockyard.server.setup import state_dir_commands
+
+                changes += state_dir_commands(t.snap.who)
+            runner.change_all([*changes, store])
             runner.flush_audit()
             return None, new_server
         with progress.step("prepare the server", "prepare"):
             prepare(t, create=False)
         number = t.state.next_number
-        release = Release(
-            number=number, image=builder.image_tag(t.app, number), kind="env",
-            image_id=current.image_id, git_commit=current.git_commit,
-            git_dirty=current.git_dirty, config_hash=config_hash(config),
-            created_at=now_iso(), user=getpass.getuser(),
-            extra={"changed": sorted(set(new_server) ^ set(server)
-                                     | {k for k in new_server if server.get(k) != new_server[k]})},
-        )
+        changed = sorted(set(new_server) ^ set(server)
+                         | {k for k in new_server if server.get(k) != new_server[k]})
+        release = Release(number=number, image=builder.image_tag(t.app, number), kind=Kind.ENV,
+                          image_id=current.image_id, git_commit=current.git_commit,
+                          git_dirty=current.git_dirty, config_hash=config_hash(config),
+                          created_at=now_iso(), user=getpass.getuser(),
+                          extra={"changed": changed})
         merged = {**config.env, **new_server}
-        result = _release_and_roll_out(t, release, source=current, env=(merged, new_server))
+        result = _release(t, release, started, source=current, env=(merged, new_server),
+                          files={"env.server": env_state.format_env(new_server).encode()})
         return result, new_server
 
 
 def restart(runner: Runner, config: Config, progress: Progress) -> Result:
     """New containers of the current release, switched like a deploy; no new release."""
     runner.on_failure = FAILS
-    t = Target(runner, config, progress)
-    started = time.monotonic()
-    with Lock(runner.host, t.app, "restart", dry_run=runner.dry_run):
+    clock = runner.host.clock
+    started = clock.now()
+    with locked(runner, config, progress, "restart") as t:
         with progress.step("prepare the server", "prepare"):
             prepare(t, create=False)
-        current = t.state.release(t.state.current) if t.state.current else None
+        current = t.state.live
         if current is None:
             raise DockyardError("DY055", f"{t.app} has no live release to restart; run: "
                                 "dockyard deploy")
-        outcome = roll_out(t, current, env_path(t, current.number))
-        _https(t)
-        _finish(t)
-        return Result(current, outcome, time.monotonic() - started, progress.timings)
+        outcome = roll_out(t, current, env_file_path(t.app, current.number))
+        tls.secure(t)
+        return Result(current, outcome, clock.now() - started,
+                      {**t.progress.timings, **outcome.timings})
 
 
-def _release_and_roll_out(t: Target, release: Release, *, config_dir: Path | None = None,
-                          build: bool = False, source: Release | None = None,
-                          env: tuple[dict[str, str], dict[str, str]] | None = None,
-                          restore_env_of: Release | None = None) -> Result:
-    """``source``: reuse that release's image (rollback, env change). ``env``: (merged,
-    server) for the snapshot; ``restore_env_of``: copy that release's snapshot instead
-    (rollback), and make it the server's environment again once live, as Heroku does."""
+def _release(t: Target, release: Release, started: float, *, config_dir: Path | None = None,
+             source: Release | None = None,
+             env: tuple[dict[str, str], dict[str, str]] | None = None,
+             restore_server_env: dict[str, str] | None = None,
+             files: dict[str, bytes] | None = None) -> Result:
+    """Make ``release`` (build, reuse ``source``'s image, or the configured one) and roll it
+    out. ``env``: (merged, server) for its snapshot (default: the server's now);
+    ``restore_server_env``: the server's environment after the switch (a rollback brings the
+    old values back, as Heroku does); ``files``: more files under the app's directory written
+    with its record (the server's new environment)."""
     runner, config, progress = t.runner, t.config, t.progress
-    started = time.monotonic()
-    env_file = env_path(t, release.number)
-    files = {f"releases/v{release.number}.json": b""}
-    if restore_env_of is None:
-        merged, server = env if env is not None else load_env(t)
-        release.env_hash = env_hash(merged)
-        files[f"env/v{release.number}.env"] = env_state.format_env(merged).encode()
-        files[f"env/v{release.number}.server"] = env_state.format_env(server).encode()
-    files[f"releases/v{release.number}.json"] = release.to_json()
-    runner.change(write_files(t.app_dir, files, f"record {release.name} (pending) and its "
-                              "environment, readable only by you", mode=0o600,
-                              label=f"<{release.name} record and env snapshot>"))
+    clock = runner.host.clock
+    merged, server = env if env is not None else t.env
+    release.env_hash = release.env_hash or env_hash(merged)
+    before: list[Command] = []
     try:
-        if restore_env_of is not None:
-            old = restore_env_of.number
-            runner.change(change(
-                ["sh", "-c", 'cp -p "$1.env" "$3.env" && { cp -p "$1.server" "$3.server" '
-                 '2>/dev/null || : > "$3.server"; }', "dockyard-env", f"{t.app_dir}/env/v{old}",
-                 "", f"{t.app_dir}/env/v{release.number}"],
-                f"{release.name} gets the environment {restore_env_of.name} had"))
         if source is not None:
             with progress.step(f"reuse the image of {source.name}", "build"):
-                runner.change(builder.tag(source.image, release.image))
-        elif build and config.build.image is None:
+                before.append(builder.tag(source.image, release.image))
+        elif config.build.image is None:
             assert config_dir is not None
-            _build(t, release, config_dir)
+            release.image_id = _build(t, release, config_dir)
         else:
-            assert config.build.image is not None
             with progress.step(f"use image {config.build.image}", "build"):
-                ensure_image(runner, config.build.image)
-                runner.change(builder.tag(config.build.image, release.image))
-        if not release.image_id:
-            found = runner.query(builder.image_id(release.image), check=False)
-            release.image_id = found.out.strip() if found.ok else "<image id>"
-        if config.release.command and release.kind != "rollback":
-            _release_command(t, release, env_file)
-        current = t.state.release(t.state.current) if t.state.current else None
-        superseded = []
-        if current is not None and current.number != release.number:
-            current.outcome = "superseded"
-            superseded.append(current)
+                found = runner.read_one(snapshot.image_id(config.build.image))
+                if not found:
+                    runner.change(engine.pull(config.build.image))
+                    found = runner.read_one(snapshot.image_id(config.build.image))
+                release.image_id = found or "<image id>"
+                before.append(builder.tag(config.build.image, release.image))
+        record = {**(files or {}), f"releases/v{release.number}.json": release.to_json(),
+                  f"env/v{release.number}.env": env_state.format_env(merged).encode(),
+                  f"env/v{release.number}.server": env_state.format_env(server).encode()}
+        before.insert(0, write_files(t.app_dir, record, f"record {release.name} (pending) and "
+                                     "its environment, readable only by you",
+                                     label=f"<{release.name} record and env snapshot>"))
+        env_file = env_file_path(t.app, release.number)
+        command = None
+        if config.release.command and release.kind != Kind.ROLLBACK:
+            spec = ctr.ContainerSpec(t.app, "release", release.number, release.image,
+                                     t.network, ctr.container_name(t.app, "release",
+                                                                   release.number),
+                                     env_file, config.release.command)
+            command = ctr.run_once(spec, "run the release command once, in a one-off "
+                                   "container of the new image; if it fails, nothing else "
+                                   "changes")
+            command = Command(command.argv, command.why, if_fails="the release command's "
+                              "output is printed; nothing was started or switched")
         release.finished_at = now_iso()
-        release.duration_s = round(time.monotonic() - started, 2)
-        outcome = roll_out(t, release, env_file, on_live=superseded)
-        if restore_env_of is not None:
-            runner.change(change(
-                ["cp", "-p", f"{t.app_dir}/env/v{release.number}.server",
-                 env_state.env_path(t.app)],
-                f"the server's environment becomes {restore_env_of.name}'s again"))
+        release.duration_s = round(clock.now() - started, 2)
+        live = dataclasses.replace(release, outcome=Outcome.LIVE)
+        live_files = {f"releases/v{release.number}.json": live.to_json(),
+                      "current": f"{release.number}\n".encode()}
+        current = t.state.live
+        if current is not None and current.number != release.number:
+            current.outcome = Outcome.SUPERSEDED
+            live_files[f"releases/v{current.number}.json"] = current.to_json()
+        if restore_server_env is not None:
+            live_files["env.server"] = env_state.format_env(restore_server_env).encode()
+        outcome = roll_out(t, release, env_file, before=before, live_files=live_files,
+                           release_command=command, prune=_prune(t, release.number))
     except (DockyardError, KeyboardInterrupt) as exc:
-        release.outcome = "failed"
+        release.outcome = Outcome.FAILED
         release.error = exc.message if isinstance(exc, DockyardError) else "interrupted"
         release.finished_at = now_iso()
-        try:
-            runner.change(write_files(t.app_dir, {f"releases/v{release.number}.json":
-                                                  release.to_json()},
-                                      f"record {release.name} as failed", mode=0o600))
-            runner.flush_audit()
-        except DockyardError:
-            pass
+        with contextlib.suppress(DockyardError):
+            runner.change_all([write_files(t.app_dir, {f"releases/v{release.number}.json":
+                                                       release.to_json()},
+                                           f"record {release.name} as failed")], check=False)
         raise
-    _https(t)
-    _finish(t, release.number)
-    return Result(release, outcome, time.monotonic() - started, progress.timings)
-
-
-def _https(t: Target) -> None:
     tls.secure(t)
+    return Result(release, outcome, clock.now() - started,
+                  {**progress.timings, **outcome.timings})
 
 
-def _build(t: Target, release: Release, config_dir: Path) -> None:
+def _build(t: Target, release: Release, config_dir: Path) -> str:
+    """Build on the server from the context streamed over SSH; returns the image id."""
     runner, config = t.runner, t.config
     context = (config_dir / config.build.context).resolve()
     tar_path, count = builder.make_context(context, config.build.dockerfile)
@@ -273,52 +269,29 @@ def _build(t: Target, release: Release, config_dir: Path) -> None:
             cmd = builder.build_command(t.app, release.number, config.build.dockerfile,
                                         config.build.args, tar_path, count)
             try:
-                runner.change(cmd, stream=runner.verbose)
+                result = runner.change(cmd, stream=runner.verbose)
             except CommandFailed as exc:
                 raise DockyardError("DY056", f"the image build failed on {runner.host.label} "
                                     f"(exit {exc.returncode}); the running release is "
                                     "untouched", exc.details) from None
     finally:
         Path(tar_path).unlink(missing_ok=True)
+    return builder.built_id(result.out) or "<image id>"
 
 
-def _release_command(t: Target, release: Release, env_file: str) -> None:
-    runner, config = t.runner, t.config
-    assert config.release.command is not None
-    spec = ctr.ContainerSpec(t.app, "release", release.number, release.image, t.network,
-                             ctr.container_name(t.app, "release", release.number), env_file,
-                             config.release.command)
-    with t.progress.step(f"run the release command: {' '.join(config.release.command)}",
-                         "release"):
-        result = runner.change(ctr.run_once(spec, "run the release command once, in a one-off "
-                                            "container of the new image; if it fails, nothing "
-                                            "else changes"), check=False)
-        if result is not None and not result.ok:
-            output = (result.out + result.err).splitlines()[-50:]
-            raise DockyardError(
-                "DY052", f"the release command failed (exit {result.returncode}); nothing was "
-                "started or switched; its output follows",
-                [f"  | {runner.redact(line)}" for line in output] or ["  (no output)"])
-        if result is not None and runner.verbose:
-            t.progress.note(runner.redact(result.out.rstrip()))
-
-
-def _finish(t: Target, live: int | None = None) -> None:
-    """Prune images beyond keep_releases (and dangling ones), in one command that also
-    carries the pending audit lines."""
-    runner = t.runner
-    state = t.state
+def _prune(t: Target, live: int) -> Command:
+    """Images beyond keep_releases go (and the app's dangling ones), with the switch."""
     keep_n = t.config.deploy.keep_releases
-    outcomes = {r.number: r.outcome for r in state.releases}
-    if live is not None:
-        outcomes[live] = "live"
-    good = sorted((n for n, o in outcomes.items() if o in ("live", "superseded")), reverse=True)
-    keep = set(good[:keep_n])
-    if state.current:
-        keep.add(state.current)
-    if live is not None:
-        keep.add(live)
+    outcomes = {r.number: r.outcome for r in t.state.releases}
+    outcomes[live] = Outcome.LIVE
+    good = sorted((n for n, o in outcomes.items() if o in (Outcome.LIVE, Outcome.SUPERSEDED)),
+                  reverse=True)
+    keep = set(good[:keep_n]) | {live}
+    if t.state.current:
+        keep.add(t.state.current)
     newest = max(good, default=0)
-    keep |= {n for n, o in outcomes.items() if o == "pending" and n > newest}
-    runner.change(builder.prune(t.app, sorted(keep)), check=False)
-    runner.flush_audit()
+    keep |= {n for n, o in outcomes.items() if o == Outcome.PENDING and n > newest}
+    return builder.prune(t.app, sorted(keep))
+
+
+__all__ = ["FAILS", "Result", "deploy", "env_release", "restart", "rollback", "scripts"]

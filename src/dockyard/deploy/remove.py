@@ -1,101 +1,92 @@
 """Removing an app: its router entries, containers, images, network and state.
 
 Volumes (accessory data) and backups stay unless asked for: data is never removed by
-default. The router keeps running for the other apps and is not reloaded.
+default. The router keeps running for the other apps and is not reloaded: the app's names
+leave it at once (no more routing, no more HTTPS redirect, no more renewals), and only what
+carries the app's label is removed.
 """
 
 from __future__ import annotations
 
-from dockyard.config.model import ProxyConfig
-from dockyard.docker import containers as ctr
+from dataclasses import dataclass, field
+
+from dockyard.certs import acme
+from dockyard.config.model import Config
 from dockyard.docker import networks
-from dockyard.errors import DockyardError
-from dockyard.host.command import change, query
+from dockyard.host.command import Command, Fact, change, fact
 from dockyard.host.runner import Runner
 from dockyard.router import api
-from dockyard.router import config as rc
 from dockyard.router import container as router
-from dockyard.router.ensure import read_routes, router_files
-from dockyard.server.setup import identity
 from dockyard.state import paths
-from dockyard.state import proxy as proxy_state
-from dockyard.state.lock import Lock
-from dockyard.state.releases import parse_state, read_state
+
+from .progress import Progress
+from .rollout import RouterView
+from .target import locked
 
 
-def remove_app(runner: Runner, app: str, *, volumes: bool) -> list[str]:
-    done: list[str] = []
-    with Lock(runner.host, app, "remove", dry_run=runner.dry_run):
-        state = parse_state(runner.query(read_state(app)).out)
-        route = state.route
+@dataclass
+class Removed:
+    done: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+def images(app: str) -> Fact[list[str]]:
+    return fact(["docker", "image", "ls", "--format={{.Repository}}:{{.Tag}}", "--",
+                 f"dockyard/{app}"], lambda a: sorted(set(a.out.split())),
+                "the app's release images")
+
+
+def volumes(app: str) -> Fact[list[str]]:
+    return fact(["docker", "volume", "ls", "-q", f"--filter=label=dockyard.app={app}"],
+                lambda a: sorted(a.out.split()), "the app's volumes")
+
+
+def remove_app(runner: Runner, config: Config, progress: Progress, *,
+               volumes_too: bool) -> Removed:
+    app = config.app.name
+    out = Removed()
+    with locked(runner, config, progress, "remove") as t:
+        tags, vols = runner.read(images(app), volumes(app))
+        route = t.route
         if route is not None:
-            try:
-                _unroute(runner, route)
-                done.append(f"removed from the router ({route.backend} is free again)")
-            except DockyardError as exc:
-                done.append(f"router not updated ({exc.message}); its files are")
-        listed = ctr.parse_list(runner.query(ctr.list_app(app)).out)
-        for item in listed:
-            runner.change(ctr.remove(item.name))
-        if listed:
-            done.append(f"removed {len(listed)} container(s)")
-        # by tag, never by id: an image also tagged otherwise (build.image = "postgres:16",
-        # a base image) keeps its other names and stays
-        images = runner.query(query(["docker", "image", "ls",
-                                     "--format={{.Repository}}:{{.Tag}}", "--",
-                                     f"dockyard/{app}"],
-                                    "the app's release images"), check=False).out.split()
-        if images:
-            runner.change(change(["docker", "image", "rm", "--", *sorted(set(images))],
-                                 f"remove {app}'s release images (their tags; images that "
-                                 "have other names stay)"), check=False)
-            done.append(f"removed {len(set(images))} release image tag(s)")
-        if runner.query(networks.exists(app), check=False).ok:
-            runner.change(networks.disconnect(app, router.NAME), check=False)
-            runner.change(networks.remove(app))
-            done.append(f"removed the {app} network")
-        if volumes:
-            vols = runner.query(query(["docker", "volume", "ls", "-q",
-                                       f"--filter=label=dockyard.app={app}"],
-                                      "the app's volumes"),
-                                check=False).out.split()
-            if vols:
-                runner.change(change(["docker", "volume", "rm", "--", *vols],
-                                     "remove its volumes"))
-                done.append(f"removed {len(vols)} volume(s)")
-        runner.change(change(["rm", "-rf", paths.app_dir(app)],
-                             f"remove {app}'s releases, env files and routing state"))
-        with Lock(runner.host, None, f"remove {app}", dry_run=runner.dry_run, wait=30):
-            routes = [r for r in read_routes(runner) if r.app != app]
-            if runner.query(router.has_default_cert(), check=False).ok:
-                raw = runner.query(proxy_state.read_command(), check=False)
-                settings = (proxy_state.parse(raw.out) if raw.ok else None) or ProxyConfig()
-                files = router_files(routes, gid=identity(runner).gid, with_cert=False,
-                                     settings=settings)
-                runner.change(router.write_files(files))
+            view = RouterView.read(t, route.backend)
+            park: list[api.ApiCall] = []
+            for server in view.stats:
+                if not view.stats[server].maint:
+                    park.append(api.set_server_state(route.backend, server, "drain"))
+                park += api.park_server(route.backend, server, named=view.named(server))
+            then: list[Command] = [acme.sync()] if t.snap.certs is not None else []
+            t.writer().commit(app, None, why=f"take {app} out of the router's files "
+                              f"({route.backend} is free again)", after=park, then=then)
+            out.done.append(f"removed from the router ({route.backend} is free again; its "
+                            "names are no longer routed or redirected)")
+        changes: list[Command] = []
+        names = sorted({c.name for c in t.snap.containers})
+        if names:
+            changes.append(change(["docker", "rm", "-f", "--", *names],
+                                  f"remove {app}'s containers (those labelled "
+                                  f"dockyard.app={app}: nothing else)"))
+            out.done.append(f"removed {len(names)} container(s)")
+        if tags:
+            changes.append(change(["docker", "image", "rm", "--", *tags],
+                                  f"remove {app}'s release images (their tags; images that "
+                                  "have other names stay)"))
+            out.done.append(f"removed {len(tags)} release image tag(s)")
+        network = networks.app_network(app)
+        if network in t.snap.networks:
+            if network in t.snap.router.networks:
+                changes.append(networks.disconnect(network, router.NAME))
+            changes.append(networks.remove(network))
+            out.done.append(f"removed the {network} network")
+        if vols and volumes_too:
+            changes.append(change(["docker", "volume", "rm", "--", *vols],
+                                  "remove its volumes: their data is gone after this"))
+            out.done.append(f"removed {len(vols)} volume(s)")
+        elif vols:
+            out.kept.append(f"{len(vols)} volume(s) with the accessories' data "
+                            f"({', '.join(vols)}): dockyard remove --volumes deletes them")
+        changes.append(change(["rm", "-rf", "--", paths.app_dir(app)],
+                              f"remove {app}'s releases, env files and routing state"))
+        runner.change_all(changes, check=False)
         runner.flush_audit()
-    return done
-
-
-def _unroute(runner: Runner, route: rc.Route) -> None:
-    sock = router.API_SOCKET
-    hosts = api.parse_map(runner.api(api.show_map(rc.HOSTS_MAP), socket=sock))
-    for domain, backend in sorted(hosts.items()):
-        if backend == route.backend:
-            runner.api(api.del_map(rc.HOSTS_MAP, domain), socket=sock)
-    for path in (rc.HEALTH_URI_MAP, rc.HEALTH_HOST_MAP):
-        entries = api.parse_map(runner.api(api.show_map(path), socket=sock))
-        for server in rc.server_names(route.slot):
-            if server in entries:
-                runner.api(api.del_map(path, server), socket=sock)
-    stats = api.parse_stat(runner.api(api.show_stat(), socket=sock))
-    for server in rc.server_names(route.slot):
-        st = stats.get((route.backend, server))
-        if st is not None and not st.maint:
-            runner.api(api.set_server_state(route.backend, server, "drain"), socket=sock)
-    names = {st.server: st.fqdn for st in api.parse_servers_state(
-        runner.api(api.show_servers_state(route.backend), socket=sock))}
-    for server in rc.server_names(route.slot):
-        named = names.get(server, "-") not in ("-", "")
-        for call in api.park_server(route.backend, server, named=named):
-            runner.api(call, socket=sock, check=False)
+    return out

@@ -2,13 +2,16 @@
 
 Order matters, and each step is safe to interrupt:
 
-1. start the new containers next to the old ones (nothing routes to them yet);
-2. check the extra processes stay up; point a free router slot at the new web container and
-   let the router health-check it; the old one keeps serving meanwhile;
-3. once the router reports it up, record it as live (on-disk router config included, so a
-   restarted router routes to it);
-4. drain the old servers (no new requests; in-flight ones finish), park them, then stop and
-   remove the old containers.
+1. one round trip: the release's records, its release command, the new containers started
+   next to the old ones (nothing routes to them yet), and the new web container's address;
+2. a free router slot is pointed at that address and health-checked by the router, the old
+   release serving meanwhile; the extra processes must stay up a few seconds;
+3. once the router reports it healthy: it takes requests and the old one drains, then one
+   round trip records the release as live (the router's files included, so a restarted
+   router routes to it) and starts the old release's retirement on the server;
+4. the retirement (scripts/retire.sh, in a small container on the server) waits until the
+   old containers have no request in flight, parks their slots, stops and removes them, and
+   writes each step to the audit log, after this command has returned.
 
 A failure before 3 removes the new containers and leaves the old release serving. A cut
 connection at any point leaves the router serving the old or the new release; the next
@@ -17,25 +20,29 @@ deploy removes whatever is left over (by label).
 
 from __future__ import annotations
 
-import time
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
+from dockyard import scripts
+from dockyard.accessories.cron import DOCKER_SOCKET
 from dockyard.certs import acme
 from dockyard.docker import containers as ctr
-from dockyard.errors import DockyardError
+from dockyard.errors import CommandFailed, DockyardError
+from dockyard.host.command import Command, Wait, change
 from dockyard.router import api
 from dockyard.router import config as rc
 from dockyard.router import container as router
-from dockyard.router.ensure import read_routes, route_json, router_files
-from dockyard.state.files import write_files
-from dockyard.state.lock import Lock
-from dockyard.state.releases import Release
+from dockyard.state import paths
+from dockyard.state.releases import Outcome, Release
 
 from .target import Target
 
 POLL = 0.25
 PROCESS_SETTLE = 3.0
 LOG_TAIL = 50
+PLANNED_ADDRESS = "<container address>"
 
 
 @dataclass
@@ -47,32 +54,31 @@ class RouterView:
 
     @classmethod
     def read(cls, t: Target, backend: str) -> RouterView:
-        """Read-only, so it runs under --dry-run too (empty when the router would only be
-        created by this very deploy)."""
-        try:
-            return cls._read(t, backend)
-        except DockyardError:
-            if t.runner.dry_run:
-                return cls()
-            raise
-
-    @classmethod
-    def _read(cls, t: Target, backend: str) -> RouterView:
-        runner = t.runner
-        stats = api.parse_stat(runner.api(api.show_stat(), socket=router.API_SOCKET))
-        states = api.parse_servers_state(
-            runner.api(api.show_servers_state(backend), socket=router.API_SOCKET))
-        return cls(
-            stats={s: st for (b, s), st in stats.items() if b == backend},
-            fqdn={st.server: st.fqdn for st in states},
-        )
+        """Read-only: it runs under --dry-run too (empty when this very command would
+        create the router)."""
+        stats = api.parse_stat(t.runner.api(api.show_stat()))
+        states = api.parse_servers_state(t.runner.api(api.show_servers_state(backend)))
+        return cls(stats={s: st for (b, s), st in stats.items() if b == backend},
+                   fqdn={st.server: st.fqdn for st in states})
 
     def serving(self) -> list[str]:
         return [s for s, st in self.stats.items() if st.serving]
 
+    def named(self, server: str) -> bool:
+        """Does the slot carry a DNS name? Only slots the on-disk config declared with a
+        container name do (after a router start); the router re-resolves those names."""
+        return self.fqdn.get(server, "-") not in ("-", "", rc.PARKED_FQDN)
+
+    def parked(self, server: str) -> bool:
+        st = self.stats.get(server)
+        return st is None or (st.maint and st.address == f"{rc.UNUSED_ADDR}:{rc.UNUSED_PORT}")
+
 
 @dataclass
-class Outcome:
+class Switched:
+    """What a roll-out did: the new web container and its slot, the new processes, the
+    slots whose release is being retired, and how long each phase took."""
+
     web: str
     server: str
     processes: list[str]
@@ -80,254 +86,240 @@ class Outcome:
     timings: dict[str, float]
 
 
+def specs(t: Target, release: Release, env_file: str | None) -> list[ctr.ContainerSpec]:
+    """The web container first, then one per [processes] entry."""
+    cfg = t.config
+    out = [ctr.ContainerSpec(t.app, "web", release.number, release.image, t.network,
+                             ctr.container_name(t.app, "web", release.number), env_file,
+                             cfg.web.command)]
+    out += [ctr.ContainerSpec(t.app, name, release.number, release.image, t.network,
+                              ctr.container_name(t.app, name, release.number), env_file, command)
+            for name, command in sorted(cfg.processes.items())]
+    return out
+
+
 def roll_out(t: Target, release: Release, env_file: str | None, *,
-             on_live: list[Release] | None = None) -> Outcome:
-    """Start ``release`` and switch traffic to it with zero dropped requests."""
-    runner, cfg, progress = t.runner, t.config, t.progress
+             before: Sequence[Command] = (), live_files: dict[str, bytes] | None = None,
+             release_command: Command | None = None, prune: Command | None = None) -> Switched:
+    """Start ``release`` and switch traffic to it with zero dropped requests. ``before``:
+    commands of the same first round trip (records, env files, an image tag);
+    ``live_files``: files under the app's directory written with the switch (its records as
+    live); ``prune``: run with the switch."""
+    runner, progress = t.runner, t.progress
+    clock = runner.host.clock
     assert t.route is not None
     route = t.route
-    backend = route.backend
     timings: dict[str, float] = {}
+    view = RouterView.read(t, route.backend)
+    containers = specs(t, release, env_file)
+    web, procs = containers[0], containers[1:]
+    server = free_server(t, view, route)
 
-    view = RouterView.read(t, backend)
-    web = ctr.ContainerSpec(t.app, "web", release.number, release.image, t.network,
-                            ctr.container_name(t.app, "web", release.number), env_file,
-                            cfg.web.command)
-    procs = [ctr.ContainerSpec(t.app, name, release.number, release.image, t.network,
-                               ctr.container_name(t.app, name, release.number), env_file, command)
-             for name, command in sorted(cfg.processes.items())]
-    new_names = [web.name, *(p.name for p in procs)]
-
-    started = time.monotonic()
-    with progress.step(f"start {web.name}" + (f" and {len(procs)} more" if procs else ""),
-                       "boot"):
-        runner.change(ctr.run(web, "start the new web container next to the old one; the old "
-                              "one keeps serving until the new one passes its health check"))
-        for spec in procs:
-            runner.change(ctr.run(spec, f"start the new {spec.process} process next to the old "
-                                  "one; the old one stops only once this one stays up"))
+    started = clock.now()
+    title = f"start {web.name}" + (f" and {len(procs)} more" if procs else "")
+    with progress.step(title, "boot"):
+        first = [*before]
+        if release_command is not None:
+            first.append(release_command)
+        first += [ctr.run(spec, f"start the new {spec.process} container next to the old one; "
+                          "the old one keeps serving until the new one "
+                          + ("passes its health check" if spec.process == "web" else
+                             "stays up")) for spec in containers]
+        first.append(ctr.address(web.name, t.network).command)
+        try:
+            results = runner.change_all(first)
+        except CommandFailed as exc:
+            _abandon(t, [c.name for c in containers], route.backend, None)
+            if release_command is not None and exc.command == runner.redact(
+                    release_command.line):
+                output = (exc.stdout + exc.stderr_tail).splitlines()[-LOG_TAIL:]
+                raise DockyardError(
+                    "DY052", f"the release command failed (exit {exc.returncode}); nothing "
+                    "was started or switched; its output follows",
+                    [f"  | {line}" for line in output] or ["  (no output)"]) from None
+            raise
+        if release_command is not None:
+            ran = results[len(before)]
+            timings["release"] = ran.duration
+            if runner.verbose and ran.out.strip():
+                progress.note(runner.redact(ran.out.rstrip()))
+        address = results[-1].out.strip() if results[-1].ok else ""
     try:
-        if procs:
-            with progress.step("check the new processes stay up", "processes"):
-                _settle_processes(t, procs, started)
-        server = _free_server(view, route)
         with progress.step(f"wait until the router reports {web.name} healthy", "healthy"):
-            _add_to_router(t, route, server, web.name)
-            _wait_healthy(t, backend, server, web.name)
+            _add_to_router(t, route, server, address or PLANNED_ADDRESS, web.name)
+            _wait_ready(t, route.backend, server, web, procs, started)
     except BaseException:
-        _abandon(t, new_names, backend, server if "server" in locals() else None)
+        _abandon(t, [c.name for c in containers], route.backend, server)
         raise
-    timings["boot_to_healthy"] = time.monotonic() - started
+    timings["boot_to_healthy"] = clock.now() - started
 
-    switch_started = time.monotonic()
+    switch_started = clock.now()
     with progress.step("switch traffic", "switch"):
-        _record_live(t, route, server, web.name, release, on_live or [])
-        _route_domains(t, route)
-    timings["switch"] = time.monotonic() - switch_started
-
-    drain_started = time.monotonic()
-    retired = [s for s in rc.server_names(route.slot) if s != server]
-    with progress.step("drain and retire the old release", "drain"):
-        old_view = RouterView.read(t, backend)
-        draining = [s for s in retired if s in old_view.stats and not old_view.stats[s].maint]
-        for s in draining:
-            runner.api(api.set_server_state(backend, s, "drain"), socket=router.API_SOCKET)
-        _wait_drained(t, backend, draining, cfg.deploy.drain_timeout)
-        for s in retired:
-            st = old_view.stats.get(s)
-            parked = (st is not None and st.maint and st.address == f"{rc.UNUSED_ADDR}:"
-                      f"{rc.UNUSED_PORT}" and old_view.fqdn.get(s) in ("-", "", rc.PARKED_FQDN))
-            if not parked:
-                for call in api.park_server(backend, s, named=_named(old_view, s) and
-                                            old_view.fqdn.get(s) != rc.PARKED_FQDN):
-                    runner.api(call, socket=router.API_SOCKET)
-        runner.flush_audit()
-        _remove_old(t, keep=set(new_names))
-    timings["drain"] = time.monotonic() - drain_started
-    return Outcome(web.name, server, [p.name for p in procs], draining, timings)
-
-
-def _settle_processes(t: Target, procs: list[ctr.ContainerSpec], started: float) -> None:
-    """Each extra process must stay running for a few seconds before the old ones stop."""
-    runner = t.runner
-    if runner.dry_run:
-        runner.note(f"# wait {PROCESS_SETTLE:g}s and check every new process still runs",
-                    "a worker that crashes at start must not replace one that works; if one "
-                    "exits, the new containers are removed and the old ones keep running")
-        return
-    remaining = PROCESS_SETTLE - (time.monotonic() - started)
-    if remaining > 0:
-        time.sleep(remaining)
-    for spec in procs:
-        state = runner.query(ctr.inspect_state(spec.name), check=False)
-        fields = state.out.split()
-        if not state.ok or len(fields) < 3 or fields[1] != "true" or fields[2] != "0":
-            tail = _logs(t, spec.name)
-            raise DockyardError(
-                "DY053", f"the new {spec.process} process ({spec.name}) did not stay up; the "
-                "old release keeps running; its last log lines follow", tail)
+        old = [s for s in rc.server_names(route.slot)
+               if s != server and not view.parked(s) and s not in _retiring_slots(t)]
+        retiring = [s for s in old if (st := view.stats.get(s)) is not None and not st.maint]
+        route.servers = {server: web.name}
+        route.tls = t.config.web.tls
+        leftovers = [c.name for c in t.snap.containers
+                     if c.process and c.process != "release" and c.name not in
+                     {spec.name for spec in containers}]
+        retired = f"v{t.state.current}" if t.state.current else "leftovers"
+        then = [retire(t, route.backend, [(s, view.named(s)) for s in old], leftovers,
+                       retired)] if old or leftovers else []
+        if prune is not None:
+            then.append(prune)
+        was = t.snap.routes.of(t.app)
+        if t.snap.certs is not None and set(acme.tls_domains(route.domains, route.tls)) != (
+                set(acme.tls_domains(was.domains, was.tls)) if was else set()):
+            then.append(acme.sync())  # TLS turned on or off: the certificate lists follow
+        before_calls = [api.set_server_state(route.backend, server, "ready"),
+                        *(api.set_server_state(route.backend, s, "drain") for s in retiring)]
+        t.writer().commit(t.app, route, why=f"record {release.name} as {t.app}'s live release",
+                          app_files=live_files or {}, before=before_calls, then=then,
+                          if_fails="the router serves the new release already; its records "
+                          "still name the old one: run the command again to record it")
+    timings["switch"] = clock.now() - switch_started
+    release.outcome = Outcome.LIVE
+    return Switched(web.name, server, [p.name for p in procs], old, timings)
 
 
-def _named(view: RouterView, server: str) -> bool:
-    """Does the slot carry a DNS name? Only slots the on-disk config declared with a
-    container name do (after a router start); the router re-resolves those names."""
-    return view.fqdn.get(server, "-") not in ("-", "")
+def _retiring_slots(t: Target) -> set[str]:
+    return {slot for job in t.snap.retiring for slot in job.slots}
 
 
-def _free_server(view: RouterView, route: rc.Route) -> str:
-    """A server slot nothing serves from and that carries no DNS name: deploys point slots
-    at addresses only, so no late DNS answer can ever move a slot that serves."""
-    busy = set(view.serving()) | set(route.servers)
+def free_server(t: Target, view: RouterView, route: rc.Route) -> str:
+    """A slot nothing serves from, that no retirement is draining, and that carries no DNS
+    name: deploys point slots at addresses only, so no late DNS answer can ever move a slot
+    that serves."""
+    busy = set(view.serving()) | set(route.servers) | _retiring_slots(t)
     for name in rc.server_names(route.slot):
-        if name not in busy and not _named(view, name) and (
-                name not in view.stats or view.stats[name].maint):
+        if name not in busy and not view.named(name) and view.parked(name):
             return name
     for name in rc.server_names(route.slot):
-        if name not in busy and not _named(view, name):
+        if name not in busy and not view.named(name):
             return name
-    raise DockyardError("DY040", f"no free slot in {route.backend}: every slot serves or carries "
-                        "a name; run the deploy again (leftovers are parked first)")
+    raise DockyardError("DY040", f"no free slot in {route.backend}: every slot serves, drains "
+                        "or carries a name; run the deploy again once the old release is "
+                        "retired (dockyard status)")
 
 
-def _add_to_router(t: Target, route: rc.Route, server: str, container: str) -> None:
+def retire(t: Target, backend: str, servers: list[tuple[str, bool]], names: list[str],
+           release: str) -> Command:
+    """Start the retirement of ``release`` (the old one) on the server (scripts/retire.sh),
+    detached: this command returns at once."""
+    cfg = t.config
+    container = f"{t.app}-retire-{release}-{secrets.token_hex(3)}"
+    slots = ",".join(s for s, _ in servers)
+    words = [f"{s}=named" if named else s for s, named in servers]
+    argv = ["docker", "run", "-d", "--rm", f"--name={container}",
+            f"--label=dockyard.app={t.app}", "--label=dockyard.role=retire",
+            f"--label=dockyard.slots={slots}", f"--label=dockyard.release={release}",
+            f"--network=container:{router.NAME}",
+            f"--volume={DOCKER_SOCKET}:{DOCKER_SOCKET}", f"--volume={paths.ROOT}:{paths.ROOT}",
+            "--entrypoint=sh", "--", t.settings.tools_image, scripts.path("retire"),
+            t.runner.audit_fields(), str(round(cfg.deploy.drain_timeout)),
+            str(round(cfg.deploy.stop_timeout)), backend, *words, "--", *names]
+    return change(scripts.argv("spawn", f"{t.app_dir}/retire.log", *argv),
+                  "retire the old release on the server, after this command returns: wait "
+                  "until it has no request in flight (at most drain_timeout), park its router "
+                  "slots, stop and remove its containers; each step goes to the audit log",
+                  if_fails="the old release keeps running, out of rotation; the next deploy "
+                  "retires it")
+
+
+def _add_to_router(t: Target, route: rc.Route, server: str, address: str,
+                   container: str) -> None:
+    """The new container into a free slot, checked but sent nothing until it is healthy:
+    out of maintenance into drain, counted down until it passes its checks."""
     runner = t.runner
-    backend = route.backend
-    uris = api.parse_map(runner.api(api.show_map(rc.HEALTH_URI_MAP), socket=router.API_SOCKET))
-    hosts = api.parse_map(runner.api(api.show_map(rc.HEALTH_HOST_MAP), socket=router.API_SOCKET))
-    health_host = t.config.web.domains[0] if t.config.web.domains else f"{t.app}.dockyard"
-    for call in (api.put_map(uris, rc.HEALTH_URI_MAP, server, t.config.web.healthcheck)
-                 + api.put_map(hosts, rc.HEALTH_HOST_MAP, server, health_host)):
-        runner.api(call, socket=router.API_SOCKET)
-    found = runner.query(ctr.address(container, t.network), check=False)
-    ip = found.out.strip() if found.ok and found.out.strip() else "<container address>"
-    runner.api(api.set_server_addr(backend, server, ip, route.port), socket=router.API_SOCKET)
-    if not runner.dry_run:
-        _check_address(t, backend, server, ip, container)
-    # out of maintenance into drain (checked, but sent no requests), counted down until it
-    # passes its checks; _wait_healthy puts it in rotation once the router saw it healthy
-    runner.api(api.ApiCall(f"set server {backend}/{server} state drain",
+    t.writer().health_checks(route, server)
+    runner.api(api.set_server_addr(route.backend, server, address, route.port))
+    _check_address(t, route.backend, server, address, container)
+    runner.api(api.ApiCall(f"set server {route.backend}/{server} state drain",
                            "let the router health-check the new container without sending "
-                           "it requests yet"), socket=router.API_SOCKET)
-    runner.api(api.set_server_health_down(backend, server), socket=router.API_SOCKET)
+                           "it requests yet"))
+    runner.api(api.set_server_health_down(route.backend, server))
 
 
 def _check_address(t: Target, backend: str, server: str, ip: str, container: str) -> None:
     """Before any traffic: the slot must point at the new container's address."""
-    for _ in range(20):
-        states = api.parse_servers_state(
-            t.runner.api(api.show_servers_state(backend), socket=router.API_SOCKET))
+    runner = t.runner
+
+    def took() -> bool | None:
+        states = api.parse_servers_state(runner.api(api.show_servers_state(backend)))
         mine = next((s for s in states if s.server == server), None)
         if mine is not None and mine.address == ip:
-            return
-        t.runner.api(api.set_server_addr(backend, server, ip, t.route.port if t.route else 0),
-                     socket=router.API_SOCKET)
-        time.sleep(0.05)
-    raise DockyardError("DY040", f"the router did not take {container}'s address {ip} for "
-                        f"{backend}/{server}; the old release keeps serving")
+            return True
+        runner.api(api.set_server_addr(backend, server, ip, t.route.port if t.route else 0))
+        return None
+
+    def expired() -> NoReturn:
+        raise DockyardError("DY040", f"the router did not take {container}'s address {ip} for "
+                            f"{backend}/{server}; the old release keeps serving")
+
+    runner.wait(Wait(f"{backend}/{server} points at {container}", took, 1.0, expired,
+                     interval=0.05, planned=True,
+                     why="the slot must reach the new container before anything else"))
 
 
-def _wait_healthy(t: Target, backend: str, server: str, container: str) -> None:
+def _wait_ready(t: Target, backend: str, server: str, web: ctr.ContainerSpec,
+                procs: list[ctr.ContainerSpec], started: float) -> None:
+    """Until the router saw the new web container pass its checks (then it takes requests)
+    and the extra processes stayed up PROCESS_SETTLE seconds (a worker that crashes at start
+    must not replace one that works)."""
     runner = t.runner
+    clock = runner.host.clock
     give_up = t.config.web.healthcheck_give_up
-    if runner.dry_run:
-        runner.note(f"# wait until the router's checks pass for {backend}/{server} "
-                    f"(give up after {give_up:g}s), then:",
-                    "only a container that answers its health check gets traffic; if it never "
-                    "does, it is removed and the old release keeps serving")
-        runner.api(api.set_server_state(backend, server, "ready"), socket=router.API_SOCKET)
-        return
-    deadline = time.monotonic() + give_up
-    next_container_check = time.monotonic() + 2
-    last = ""
-    while time.monotonic() < deadline:
-        stats = api.parse_stat(runner.api(api.show_stat(), socket=router.API_SOCKET))
-        st = stats.get((backend, server))
-        if st is not None:
-            last = f"{st.status} {st.check} {st.check_desc}".strip()
-            if st.status == "DRAIN" and st.check.startswith("L7OK"):
-                runner.api(api.set_server_state(backend, server, "ready"),
-                           socket=router.API_SOCKET)
-                return
-        if time.monotonic() >= next_container_check:
-            next_container_check = time.monotonic() + 2
-            state = runner.query(ctr.inspect_state(container), check=False)
-            if not state.ok or state.out.split()[:1] not in (["running"], ["created"]):
-                raise DockyardError("DY051", f"the new container {container} stopped before it "
+    seen = _Progress(settled=not procs, next_check=clock.now() + 2)
+
+    def poll() -> bool | None:
+        if not seen.healthy:
+            st = api.parse_stat(runner.api(api.show_stat())).get((backend, server))
+            if st is not None:
+                seen.last = f"{st.status} {st.check} {st.check_desc}".strip()
+                seen.healthy = st.status == "DRAIN" and st.check.startswith("L7OK")
+        now = clock.now()
+        if not seen.settled and now - started >= PROCESS_SETTLE:
+            alive = runner.read(*(ctr.running(p.name) for p in procs))
+            for spec, up in zip(procs, alive, strict=True):
+                if not up:
+                    raise DockyardError(
+                        "DY053", f"the new {spec.process} process ({spec.name}) did not stay "
+                        "up; the old release keeps running; its last log lines follow",
+                        _logs(t, spec.name))
+            seen.settled = True
+        if not seen.healthy and now >= seen.next_check:
+            seen.next_check = now + 2
+            if not runner.read_one(ctr.running(web.name)):
+                raise DockyardError("DY051", f"the new container {web.name} stopped before it "
                                     "became healthy; the old release keeps serving; its last "
-                                    "log lines follow", _logs(t, container))
-        time.sleep(POLL)
-    raise DockyardError(
-        "DY051", f"{container} did not pass its health check ({t.config.web.healthcheck}) within "
-        f"{give_up:g}s (last: {last or 'no answer'}); the old release keeps serving; its last "
-        "log lines follow", _logs(t, container))
+                                    "log lines follow", _logs(t, web.name))
+        return True if seen.healthy and seen.settled else None
+
+    def expired() -> NoReturn:
+        raise DockyardError(
+            "DY051", f"{web.name} did not pass its health check ({t.config.web.healthcheck}) "
+            f"within {give_up:g}s (last: {seen.last or 'no answer'}); the old release keeps "
+            "serving; its last log lines follow", _logs(t, web.name))
+
+    runner.wait(Wait(f"the router's checks pass for {backend}/{server} (give up after "
+                     f"{give_up:g}s)" + (f" and every new process stays up "
+                                         f"{PROCESS_SETTLE:g}s" if procs else ""),
+                     poll, give_up, expired, interval=POLL, planned=True,
+                     why="only a container that answers its health check gets traffic, and a "
+                     "worker that crashes at start does not replace one that works",
+                     if_fails="the new containers are removed and the old release keeps "
+                     "serving"))
 
 
-def _record_live(t: Target, route: rc.Route, server: str, container: str, release: Release,
-                 superseded: list[Release]) -> None:
-    """The new release is up: make it the one a restarted router comes back to."""
-    route.servers = {server: container}
-    # the server's list is the truth (dockyard domains add|remove); the file's are added
-    route.domains = [*route.domains, *(d for d in t.config.web.domains if d not in route.domains)]
-    route.tls = t.config.web.tls
-    release.outcome = "live"
-    tls = acme.tls_domains(route.domains, route.tls)
-    files = {"route.json": route_json(route).encode(), "current": f"{release.number}\n".encode(),
-             f"releases/v{release.number}.json": release.to_json(),
-             "tls-domains": "".join(f"{d}\n" for d in tls).encode()}
-    for old in superseded:
-        files[f"releases/v{old.number}.json"] = old.to_json()
-    t.runner.change(write_files(t.app_dir, files, f"record {release.name} as {t.app}'s live "
-                                "release", mode=0o644))
-    # the router's files describe every app: read and rewrite them under the server-wide
-    # lock, so two apps deploying at once never write back each other's old state
-    with Lock(t.runner.host, None, f"deploy {t.app}", dry_run=t.runner.dry_run, wait=30):
-        routes = [r for r in read_routes(t.runner) if r.app != t.app] + [route]
-        t.runner.change(router.write_files(router_files(routes, gid=t.who.gid,
-                                                        settings=t.settings,
-                                                        with_cert=False)))
+@dataclass
+class _Progress:
+    """What the wait for a new release has seen so far."""
 
-
-def _route_domains(t: Target, route: rc.Route) -> None:
-    """Host names: add this app's, remove the ones it no longer has."""
-    runner = t.runner
-    current = api.parse_map(runner.api(api.show_map(rc.HOSTS_MAP), socket=router.API_SOCKET))
-    wanted = set(route.domains)
-    for domain in sorted(wanted):
-        for call in api.put_map(current, rc.HOSTS_MAP, domain, route.backend):
-            runner.api(call, socket=router.API_SOCKET)
-    for domain, backend in sorted(current.items()):
-        if backend == route.backend and domain not in wanted:
-            runner.api(api.del_map(rc.HOSTS_MAP, domain), socket=router.API_SOCKET)
-
-
-def _wait_drained(t: Target, backend: str, servers: list[str], timeout: float) -> None:
-    runner = t.runner
-    if not servers:
-        return
-    if runner.dry_run:
-        runner.note(f"# wait until {', '.join(servers)} finish their in-flight requests "
-                    f"(at most {timeout:g}s)",
-                    "the old containers get no new requests and finish the ones they have, so "
-                    "no request is cut; after drain_timeout they are stopped anyway")
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stats = api.parse_stat(runner.api(api.show_stat(), socket=router.API_SOCKET))
-        busy = [s for s in servers
-                if (st := stats.get((backend, s))) and (st.sessions or st.queued)]
-        if not busy:
-            return
-        time.sleep(POLL)
-    t.progress.warn(f"drain_timeout ({timeout:g}s) reached; stopping the old containers anyway")
-
-
-def _remove_old(t: Target, keep: set[str]) -> None:
-    runner = t.runner
-    listed = ctr.parse_list(runner.query(ctr.list_app(t.app)).out)
-    old = [item.name for item in listed
-           if item.name not in keep and item.process and item.process != "release"]
-    if old:
-        runner.change(ctr.stop_and_remove(old, t.config.deploy.stop_timeout))
+    settled: bool
+    next_check: float
+    healthy: bool = False
+    last: str = ""
 
 
 def _abandon(t: Target, names: list[str], backend: str, server: str | None) -> None:
@@ -336,15 +328,12 @@ def _abandon(t: Target, names: list[str], backend: str, server: str | None) -> N
     try:
         if server is not None:
             for call in api.park_server(backend, server):
-                runner.api(call, socket=router.API_SOCKET, check=False)
-        runner.flush_audit()
-        for name in names:
-            runner.change(ctr.remove(name), check=False)
+                runner.api(call, check=False)
+        runner.change_all([ctr.remove_all(names)], check=False)
     except DockyardError:
         pass  # the next deploy removes leftovers by label
 
 
 def _logs(t: Target, container: str) -> list[str]:
-    result = t.runner.query(ctr.logs(container, tail=LOG_TAIL), check=False)
-    lines = (result.out + result.err).splitlines()[-LOG_TAIL:]
-    return [f"  | {t.runner.redact(line)}" for line in lines] or ["  (no log output)"]
+    lines = t.runner.read_one(ctr.logs_fact(container, LOG_TAIL))
+    return [f"  | {t.runner.redact(line)}" for line in lines[-LOG_TAIL:]] or ["  (no log output)"]

@@ -11,9 +11,9 @@ from dockyard.docker import containers as ctr
 from dockyard.errors import DockyardError
 from dockyard.host.runner import Runner
 from dockyard.router import api
-from dockyard.router import container as router
 from dockyard.state import env as env_state
-from dockyard.state.releases import AppState, parse_state, read_state
+from dockyard.state import snapshot
+from dockyard.state.releases import AppState, read_state
 
 
 @dataclass
@@ -43,52 +43,67 @@ class AccessoryStatus:
 
 
 def accessory_status(runner: Runner, app: str) -> list[AccessoryStatus]:
-    found = acc_commands.parse_list(runner.query(acc_commands.list_all(app)).out)
+    found = runner.read_one(acc_commands.list_all(app))
     return [AccessoryStatus(r.name, r.kind, r.container, r.image, r.state, r.status)
             for _, r in sorted(found.items())]
 
 
-def env_status(runner: Runner, config: Config, state: AppState) -> str:
+def env_status(config: Config, state: AppState, server: dict[str, str]) -> str:
     """Whether the running release has the environment the server holds now."""
-    current = state.release(state.current) if state.current else None
+    current = state.live
     if current is None or not current.env_hash:
         return "none deployed" if current is None else "unknown"
-    raw = runner.query(env_state.read_command(config.app.name), check=False)
-    server = env_state.parse_env_file(raw.out) if raw.ok else {}
-    runner.add_secrets(env_state.redactable(server))
     merged = {**config.env, **server}
     digest = hashlib.sha256(env_state.format_env(merged).encode()).hexdigest()[:16]
     return "applied" if digest == current.env_hash else "env changed, not applied"
 
 
-def app_status(runner: Runner, app: str) -> tuple[AppState, list[ProcessStatus]]:
-    state = parse_state(runner.query(read_state(app)).out)
-    listed = ctr.parse_list(runner.query(ctr.list_app(app)).out)
+@dataclass
+class AppView:
+    state: AppState
+    rows: list[ProcessStatus]
+    env: str
+    accessories: list[AccessoryStatus]
+
+
+def app_view(runner: Runner, config: Config) -> AppView:
+    """Everything `status` shows, read in one round trip (plus the router's own view)."""
+    app = config.app.name
+    state, listed, server, found, retiring = runner.read(
+        read_state(app), ctr.list_app(app), env_state.read(app), acc_commands.list_all(app),
+        snapshot.retiring(app))
+    runner.add_secrets(env_state.redactable(server))
     router_status: dict[str, str] = {}
     if state.route is not None:
         try:
-            stats = api.parse_stat(runner.api(api.show_stat(), socket=router.API_SOCKET))
-            states = api.parse_servers_state(
-                runner.api(api.show_servers_state(state.route.backend), socket=router.API_SOCKET))
+            stats = api.parse_stat(runner.api(api.show_stat()))
+            states = api.parse_servers_state(runner.api(api.show_servers_state(
+                state.route.backend)))
             # which container a slot serves: the names a restarted router resolved, and
             # the containers deploys recorded in route.json (slots get addresses at run time)
             names = {srv.server: srv.fqdn for srv in states if srv.fqdn not in ("-", "")}
             names.update(state.route.servers)
-            for server, container in names.items():
-                st = stats.get((state.route.backend, server))
+            for slot, container in names.items():
+                st = stats.get((state.route.backend, slot))
                 if st is not None:
                     router_status[container] = st.status
         except DockyardError:
             router_status = {}
+    draining = {job.release for job in retiring}
     rows = []
     domains = state.route.domains if state.route else []
     for item in sorted(listed, key=lambda c: (c.process != "web", c.process, c.release)):
         if not item.process or item.process == "release":
             continue
-        if item.process == "web":
+        if (item.running and f"v{item.release}" in draining) or (
+                item.running and retiring and item.release != state.current):
+            health = "draining (being retired)"
+        elif item.process == "web":
             health = router_status.get(item.name, "not routed" if item.running else item.state)
         else:
             health = "running" if item.running else item.state
         rows.append(ProcessStatus(item.process, item.name, f"v{item.release}", health,
                                   item.status, domains if item.process == "web" else []))
-    return state, rows
+    accessories = [AccessoryStatus(r.name, r.kind, r.container, r.image, r.state, r.status)
+                   for _, r in sorted(found.items())]
+    return AppView(state, rows, env_status(config, state, server), accessories)

@@ -6,45 +6,38 @@ from __future__ import annotations
 
 from dockyard.certs import acme
 from dockyard.certs.ensure import ensure_certs
-from dockyard.deploy.progress import Progress
-from dockyard.host.command import Command, change
 from dockyard.host.runner import Runner
 from dockyard.router import api
 from dockyard.router import config as rc
-from dockyard.router import container as router
 
 from .target import Target
 
 
 def cert_path(domain: str) -> str:
-    """The certificate's file name as the router knows it."""
-    return f"{rc.CERTS_DIR}/{domain}.pem"
+    """The certificate's file as the router knows it."""
+    return rc.cert_path(domain)
 
 
 def installed(runner: Runner, domain: str) -> dict[str, str]:
     """What the router serves for ``domain`` (empty: no certificate yet)."""
-    return api.parse_ssl_cert(runner.api(api.show_ssl_cert(cert_path(domain)),
-                                         socket=router.API_SOCKET, check=False))
+    return api.parse_ssl_cert(runner.api(api.show_ssl_cert(cert_path(domain)), check=False))
 
 
-def obtain(runner: Runner, progress: Progress, domains: list[str], wait: float) -> list[str]:
-    """Ask for the first certificate of each name that has none; returns the names still
-    without one (served over HTTP meanwhile, with a warning)."""
-    missing = [d for d in domains if not installed(runner, d)]
-    if runner.dry_run:
-        for d in missing:
-            runner.change(acme.issue(d, wait=wait))
-        return []
+def obtain(t: Target, domains: list[str], wait: float) -> list[str]:
+    """Ask for the first certificate of each name that has none (the one kept from an
+    earlier order when it is still good: certs.sh issue); returns the names still without
+    one (served over HTTP meanwhile, with a warning)."""
+    runner, progress = t.runner, t.progress
     left = []
-    for domain in missing:
+    for domain in [d for d in domains if not installed(runner, d)]:
         with progress.step(f"obtain a certificate for {domain} (ACME, HTTP-01)", "certs"):
             result = runner.change(acme.issue(domain, wait=wait), check=False, timeout=wait)
-        if result is not None and result.ok and installed(runner, domain):
+        if result.planned or (result.ok and installed(runner, domain)):
             continue
         left.append(domain)
-        why = (result.err or result.out).strip().splitlines()[-1:] if result else []
+        why = (result.err or result.out).strip().splitlines()[-1:]
         progress.warn(f"no certificate for {domain} yet ({why[0] if why else 'no answer'}); "
-                      f"it is served over HTTP, and the server keeps trying (see: dockyard "
+                      "it is served over HTTP, and the server keeps trying (see: dockyard "
                       "status)")
     return left
 
@@ -62,20 +55,22 @@ def secure(t: Target, *, force: bool = False) -> list[str]:
                         "account address; set [proxy] acme_email = \"you@example.com\" and "
                         "run: dockyard router apply (or [web] tls = false to silence this)")
         return names
-    ensure_certs(t.runner, t.settings, gid=t.who.gid, current=t.snap.certs, force=force)
-    t.snap.certs = (acme.config_hash(t.settings, t.who.gid), "running")
-    return obtain(t.runner, t.progress, names, t.settings.cert_wait)
+    ensure_certs(t.runner, t.settings, gid=t.snap.who.gid, current=t.snap.certs,
+                 image_present=t.snap.images.get(t.settings.acme_image, False), force=force)
+    t.snap.certs = (acme.config_hash(t.settings, t.snap.who.gid), "running")
+    return obtain(t, names, t.settings.cert_wait)
 
 
 def renew(t: Target, names: list[str]) -> list[str]:
     """Order new certificates now (``dockyard certs renew``); returns the names that failed."""
-    ensure_certs(t.runner, t.settings, gid=t.who.gid, current=t.snap.certs)
+    ensure_certs(t.runner, t.settings, gid=t.snap.who.gid, current=t.snap.certs,
+                 image_present=t.snap.images.get(t.settings.acme_image, False))
     failed = []
     for domain in names:
         with t.progress.step(f"renew the certificate of {domain}", "certs"):
-            result = t.runner.change(acme.issue(domain, wait=t.settings.cert_wait), check=False,
-                                     timeout=max(t.settings.cert_wait, 30))
-        if result is not None and not result.ok:
+            result = t.runner.change(acme.renew(domain, wait=t.settings.cert_wait),
+                                     check=False, timeout=max(t.settings.cert_wait, 30))
+        if not result.ok:
             failed.append(domain)
     return failed
 
@@ -83,15 +78,17 @@ def renew(t: Target, names: list[str]) -> list[str]:
 def certificate_rows(runner: Runner, domains: list[str], tls_on: bool) -> list[dict[str, str]]:
     """Per domain: how it is served, the certificate's issuer, serial and expiry, and the
     certificate container's last result (for dockyard status)."""
-    results = acme.parse_status(runner.query(acme.status_command(), check=False).out)
+    last_results = runner.read_one(acme.status())
     rows = []
     for domain in domains:
         if not (tls_on and acme.wants_tls(domain)):
-            rows.append({"domain": domain, "https": "no (plain HTTP)", "issuer": "",
-                         "expires": "", "serial": "", "last": ""})
+            reason = "TLS is off for this app" if not tls_on else "a local name or an address"
+            rows.append({"domain": domain, "https": f"no: plain HTTP ({reason}); HTTPS answers "
+                         "with the default certificate", "issuer": "", "expires": "",
+                         "serial": "", "last": ""})
             continue
         cert = installed(runner, domain)
-        last = results.get(domain)
+        last = last_results.get(domain)
         rows.append({
             "domain": domain,
             "https": "yes" if cert else "waiting for a certificate",
@@ -101,12 +98,3 @@ def certificate_rows(runner: Runner, domains: list[str], tls_on: bool) -> list[d
             if last else "",
         })
     return rows
-
-
-def forget_redirects(names: list[str]) -> Command:
-    """Drop names from the on-disk tls.map (the running router was told already)."""
-    path = f"{router.ETC_DIR}/tls.map"
-    return change(["sh", "-c", 'f=$1; shift; [ -f "$f" ] || exit 0; for n; do '
-                   'grep -vxF "$n 1" "$f" > "$f.tmp" || true; mv "$f.tmp" "$f"; done',
-                   "dockyard-tls-map", path, *names],
-                  f"stop redirecting {', '.join(names)} to HTTPS after a router restart")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from dockyard.host.command import Command, change, query
+from dockyard.host.command import Answer, Command, Fact, change, fact, query
 
 LOG_OPTS = ("--log-driver=json-file", "--log-opt=max-size=10m", "--log-opt=max-file=5")
 PS_FORMAT = ('{{.Names}}\t{{.Label "dockyard.process"}}\t{{.Label "dockyard.release"}}\t'
@@ -71,9 +71,10 @@ def run_interactive(spec: ContainerSpec, *, tty: bool) -> Command:
                   f"run a one-off {spec.process} container of release v{spec.release}")
 
 
-def list_app(app: str) -> Command:
-    return query(["docker", "ps", "-a", f"--filter=label=dockyard.app={app}",
-                  f"--format={PS_FORMAT}"], f"list {app}'s containers")
+def list_app(app: str) -> Fact[list[Listed]]:
+    return fact(["docker", "ps", "-a", f"--filter=label=dockyard.app={app}",
+                 f"--format={PS_FORMAT}"], lambda a: parse_list(a.out),
+                f"list {app}'s containers")
 
 
 @dataclass(frozen=True)
@@ -91,33 +92,44 @@ class Listed:
 
 def parse_list(text: str) -> list[Listed]:
     out = []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         parts = line.split("\t")
         if len(parts) < 5 or not parts[0]:
             continue
-        release = int(parts[2]) if parts[2].isdigit() else 0
+        release = int(parts[2]) if parts[2].isascii() and parts[2].isdigit() else 0
         out.append(Listed(parts[0], parts[1], release, parts[3], parts[4]))
     return out
 
 
-def inspect_state(name: str) -> Command:
-    return query(["docker", "inspect",
-                  "--format={{.State.Status}} {{.State.Running}} {{.RestartCount}} "
-                  "{{.State.StartedAt}}", "--", name], f"is {name} still running?")
+STATE_FORMAT = "{{.State.Status}} {{.State.Running}} {{.RestartCount}} {{.State.StartedAt}}"
 
 
-def address(name: str, network: str) -> Command:
-    return query(["docker", "inspect",
-                  f'--format={{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}',
-                  "--", name], f"{name}'s address on the {network} network")
+def running(name: str) -> Fact[bool]:
+    """Is the container running (not restarting, not exited)?"""
+    def parse(answer: Answer) -> bool:
+        fields = answer.out.split()
+        return answer.ok and len(fields) >= 3 and fields[0] == "running" and fields[1] == "true"
+
+    return fact(["docker", "inspect", f"--format={STATE_FORMAT}", "--", name], parse,
+                f"is {name} still running?")
 
 
-def stop_and_remove(names: list[str], timeout: float) -> Command:
-    """Stop (SIGTERM, then SIGKILL after ``timeout``) and remove, in one round trip."""
-    seconds = str(max(0, round(timeout)))
-    return change(["sh", "-c", 't=$1; shift; docker stop -t "$t" -- "$@" >/dev/null 2>&1; '
-                   'docker rm -f -- "$@" >/dev/null', "dockyard-retire", seconds, *names],
-                  f"stop the old containers (SIGTERM, SIGKILL after {seconds}s) and remove them")
+def address(name: str, network: str) -> Fact[str]:
+    return fact(["docker", "inspect",
+                 f'--format={{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}',
+                 "--", name], lambda a: a.out.strip() if a.ok else "",
+                f"{name}'s address on the {network} network")
+
+
+def logs_fact(name: str, tail: int) -> Fact[list[str]]:
+    return fact(["docker", "logs", f"--tail={tail}", "--", name],
+                lambda a: (a.out + a.err).split("\n") if (a.out + a.err).strip() else [],
+                f"the last {tail} log lines of {name}")
+
+
+def remove_all(names: list[str]) -> Command:
+    return change(["docker", "rm", "-f", "--", *names],
+                  f"remove {', '.join(names)}: they never got traffic")
 
 
 def remove(name: str) -> Command:

@@ -1,10 +1,15 @@
-"""The one place commands are executed.
+"""The one place where plans meet a server.
 
-Everything that happens on a server goes through ``Runner``: it prints commands under
-``--dry-run`` instead of running those that change something, shows each with its duration
-under ``--verbose``, redacts secret values from anything it prints, raises CommandFailed with
-the stderr tail on failure, and wraps every change so the server appends it to its audit log
-in the same remote shell (no extra round trip).
+Flows hand the Runner steps (commands, facts, waits, locks, Runtime API calls); the Runner
+either runs them or, under ``--dry-run``, prints them, so the flows themselves never test
+for a dry run. It also:
+
+- asks several facts, and runs several commands, in one SSH round trip (each command still
+  gets its own exit code and its own line in the server's audit log);
+- shows each command with its duration under ``--verbose``, and redacts secret values from
+  everything it prints or logs;
+- raises CommandFailed with the stderr tail when a command fails;
+- installs Dockyard's scripts on the server before the first command that runs one.
 """
 
 from __future__ import annotations
@@ -12,34 +17,22 @@ from __future__ import annotations
 import getpass
 import json
 import shlex
-import socket as socket_module
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO, TypeVar
 
-from dockyard.errors import CommandFailed, DockyardError, HostError
-from dockyard.host.base import Completed, Host
-from dockyard.host.command import Command
-from dockyard.router.api import ApiCall
+from dockyard import scripts
+from dockyard.errors import CommandFailed, DockyardError
+from dockyard.host.base import Completed, Entry, Host
+from dockyard.host.command import Answer, Command, Fact, Wait, change, fact
+from dockyard.router.api import ApiCall, is_api_error
 from dockyard.state import paths
 
-# Runs "$@" and then appends one JSON line to the audit log. $1 is the JSON prefix built
-# locally (user, invocation, subcommand, command line); time, exit code and duration are
-# measured on the server. Written for POSIX sh (dash, busybox).
-# $2 holds earlier complete lines not yet written (Runtime API changes), written first.
-AUDIT_SCRIPT = (
-    'p=$1; pend=$2; shift 2; ts=$(date -u +%Y-%m-%dT%H:%M:%SZ); t0=$(date +%s%N 2>/dev/null); '
-    '"$@"; rc=$?; t1=$(date +%s%N 2>/dev/null); '
-    'case "$t0$t1" in *[!0-9]*|"") ms=null ;; *) ms=$(( (t1 - t0) / 1000000 )) ;; esac; '
-    f"if [ -d {paths.ROOT} ]; then (umask 077; printf '%s' \"$pend\"; "
-    'printf \'{"time":"%s",%s,"exit":%d,"duration_ms":%s}\\n\' "$ts" "$p" "$rc" "$ms") '
-    f">> {paths.AUDIT_LOG}; fi; exit $rc"
-)
-#: Writes pending audit lines (from stdin) when no command is left to carry them.
-FLUSH_SCRIPT = f"[ -d {paths.ROOT} ] && umask 077 && cat >> {paths.AUDIT_LOG}"
+T = TypeVar("T")
 
 
 @dataclass
@@ -51,6 +44,11 @@ class Invocation:
     #: the app the command is about (dockyard.toml's [app] name), when there is one
     app: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+def scripts_installed() -> Fact[bool]:
+    return fact(["test", "-f", f"{scripts.directory()}/.complete"], lambda a: a.ok,
+                "are this version's scripts on the server?")
 
 
 class Runner:
@@ -70,7 +68,8 @@ class Runner:
         self._secrets = {s for s in secrets if s}
         self.audit = True
         self._pending: list[str] = []
-        self._api_path: str | None = None
+        #: whether this version's scripts are on the server (None: not known yet)
+        self.scripts_ready: bool | None = None
 
     # -- secrets -------------------------------------------------------------------------
     def add_secrets(self, values: Iterable[str]) -> None:
@@ -82,50 +81,202 @@ class Runner:
             text = text.replace(secret, "[redacted]")
         return text
 
-    # -- running -------------------------------------------------------------------------
-    def query(self, command: Command, *, check: bool = True,
-              timeout: float | None = None, stdout_path: str | None = None) -> Completed:
-        """Run a read-only command; also under --dry-run, where it is shown as a query.
-        ``stdout_path``: its output goes to that local file (a download)."""
-        if self.dry_run:
-            self._print(f"# query: {self.redact(command.line)}")
-            self._explain(command.why or "read-only: it changes nothing",
-                          "nothing changes; Dockyard reports what it could not read")
-        return self._execute(command, check=check, stream=False, timeout=timeout,
-                             stdout_path=stdout_path)
+    # -- facts -----------------------------------------------------------------------------
+    def read(self, *facts: Fact[Any]) -> list[Any]:
+        """Ask every fact in one round trip (also under --dry-run: nothing changes)."""
+        if not facts:
+            return []
+        for f in facts:
+            self._show_query(f.command)
+        answers = self._batch([Entry(f.argv) for f in facts])
+        return [f.parse(_answer(a)) for f, a in zip(facts, answers, strict=True)]
 
+    def read_one(self, f: Fact[T]) -> T:
+        value: T = self.read(f)[0]
+        return value
+
+    def query(self, command: Command, *, check: bool = True, timeout: float | None = None,
+              stdout_path: str | None = None) -> Completed:
+        """One read-only command, run also under --dry-run. ``stdout_path``: its output goes
+        to that local file (a download)."""
+        self._show_query(command)
+        started = time.monotonic()
+        result = self.host.execute(command.argv, stdin=command.stdin, timeout=timeout,
+                                   stdout_path=stdout_path)
+        self._verbose(command, result, started)
+        if check and not result.ok:
+            raise CommandFailed(self.redact(command.line), result.returncode,
+                                self.redact(result.err), self.host.label)
+        return result
+
+    # -- changes ---------------------------------------------------------------------------
     def change(self, command: Command, *, check: bool = True, stream: bool = False,
-               timeout: float | None = None) -> Completed | None:
-        """Run a command that changes the server. Under --dry-run: print it, return None."""
+               timeout: float | None = None) -> Completed:
+        """Run a command that changes the server and append it to the audit log; under
+        --dry-run print it and return its planned result. Queries pass to query()."""
         if not command.changes:
             return self.query(command, check=check, timeout=timeout)
         if self.dry_run:
-            self._print(self.redact(command.line))
-            self._explain(command.why, command.if_fails)
-            return None
-        return self._execute(command, check=check, stream=stream, timeout=timeout,
-                             audited=self.audit)
+            self._print_change(command)
+            return _planned(command)
+        self._ensure_scripts([command])
+        if stream or command.stdin_path is not None:
+            return self._single(command, check=check, stream=stream, timeout=timeout)
+        return self.change_all([command], check=check, timeout=timeout)[0]
 
-    def run_all(self, commands: Iterable[Command]) -> None:
-        for command in commands:
-            self.change(command)
+    def change_all(self, commands: Sequence[Command], *, check: bool = True,
+                   timeout: float | None = None) -> list[Completed]:
+        """Several commands in one round trip, in order; the first that fails stops the rest
+        (unless ``check`` is False). Queries among them run only for real (they ask about
+        what the changes before them made); under --dry-run they give their planned output.
+        At most one command may have stdin."""
+        if not commands:
+            return []
+        if self.dry_run:
+            for command in commands:
+                if command.changes:
+                    self._print_change(command)
+                else:
+                    self._show_query(command)
+            return [_planned(c) for c in commands]
+        with_stdin = [c for c in commands if c.stdin is not None or c.stdin_path is not None]
+        if len(with_stdin) > 1:
+            raise ValueError("a batch can feed stdin to one command only")
+        self._ensure_scripts(commands)
+        entries = [Entry(c.argv, audit=c.changes and self.audit, check=check and c.changes,
+                         stdin=any(c is s for s in with_stdin),
+                         prefix=self._audit_prefix(c) if c.changes else "") for c in commands]
+        source = with_stdin[0] if with_stdin else None
+        started = time.monotonic()
+        pending = "".join(self._pending)
+        self._pending = []
+        results = self.host.run_batch(entries, pending=pending,
+                                      stdin=source.stdin if source else None,
+                                      stdin_path=source.stdin_path if source else None,
+                                      timeout=timeout)
+        for command, result in zip(commands, results, strict=False):
+            self._verbose(command, result, started)
+            if check and command.changes and not result.ok:
+                raise CommandFailed(self.redact(command.line), result.returncode,
+                                    self.redact(result.err), self.host.label,
+                                    self.redact(result.out))
+        if len(results) < len(commands):  # the batch stopped without saying why
+            missing = commands[len(results)]
+            raise CommandFailed(self.redact(missing.line), -1, "not run", self.host.label)
+        return results
+
+    def _single(self, command: Command, *, check: bool, stream: bool,
+                timeout: float | None) -> Completed:
+        """One command through the audit wrapper (builds: their output streams)."""
+        if self.verbose and stream:
+            print(f"  {self.host.label}$ {self.redact(command.line)}", file=sys.stderr)
+        started = time.monotonic()
+        argv = self._audited(command) if self.audit else list(command.argv)
+        result = self.host.execute(argv, stdin=command.stdin, stream=stream, timeout=timeout,
+                                   stdin_path=command.stdin_path)
+        self._verbose(command, result, started)
+        if check and not result.ok:
+            raise CommandFailed(self.redact(command.line), result.returncode,
+                                self.redact(result.err), self.host.label)
+        return result
 
     def interactive(self, command: Command, *, tty: bool) -> int:
         """Attach our terminal (``run``/``exec``): stdout is exactly the command's output."""
         if self.dry_run:
-            self._print(self.redact(command.line))
-            self._explain(command.why, command.if_fails)
+            self._print_change(command)
             return 0
-        argv = list(command.argv)
-        if command.changes and self.audit:
-            argv = self._audited(command)
+        argv = self._audited(command) if command.changes and self.audit else list(command.argv)
         if self.verbose:
             print(f"  {self.host.label}$ {self.redact(command.line)}", file=sys.stderr)
         return self.host.interactive(argv, tty=tty)
 
-    # -- the router's Runtime API ----------------------------------------------------------
-    def api(self, call: ApiCall, *, socket: str, check: bool = True) -> str:
-        """Send one Runtime API line. Changes are printed under --dry-run and audited."""
+    # -- waits -----------------------------------------------------------------------------
+    def wait(self, step: Wait[T]) -> T | None:
+        """Poll until the step has a value or its time is up (then it raises)."""
+        if self.dry_run:
+            self._print(f"# wait until {step.what}")
+            self._explain(step.why, step.if_fails)
+            return step.planned
+        clock = self.host.clock
+        deadline = clock.now() + step.timeout
+        while True:
+            value = step.poll()
+            if value is not None:
+                return value
+            if clock.now() >= deadline:
+                step.expired()
+            clock.sleep(step.interval)
+
+    def probe(self, what: str, check: Callable[[], T], *, planned: T, why: str = "") -> T:
+        """A check that is not free to run under --dry-run (it starts a container, which may
+        pull an image): run it, or print ``# check: WHAT`` and give ``planned``."""
+        if self.dry_run:
+            self._print(f"# check: {what}")
+            self._explain(why or "a check before the change", "nothing changes; the command "
+                          "stops and says what the check found")
+            return planned
+        return check()
+
+    def download(self, command: Command, path: str) -> Completed:
+        """A copy from the server to a local file (a change on this machine): run, or print
+        under --dry-run."""
+        if self.dry_run:
+            self._print(f"{self.redact(command.line)} > {path}")
+            self._explain(command.why, command.if_fails or "the partial copy is deleted")
+            return _planned(command)
+        started = time.monotonic()
+        result = self.host.execute(command.argv, stdout_path=path)
+        self._verbose(command, result, started)
+        return result
+
+    def note(self, line: str, why: str = "", if_fails: str = "") -> None:
+        """A comment line of the plan (a copy to this machine, a decision): printed under
+        --dry-run."""
+        if self.dry_run:
+            self._print(line)
+            if why:
+                self._explain(why, if_fails)
+
+    # -- locks -----------------------------------------------------------------------------
+    @contextmanager
+    def lock(self, app: str | None, what: str, *, wait: float = 0.0,
+             read: Sequence[Fact[Any]] = ()) -> Iterator[list[Any]]:
+        """Hold the app's lock (or the server's, ``app=None``) while the block runs; it dies
+        with the connection. ``read``: facts read under it, in the same round trip. Under
+        --dry-run nothing is locked (the facts are read)."""
+        if self.dry_run:
+            yield self.read(*read)
+            return
+        from dockyard.state import lock as locks
+
+        path = locks.lock_path(app)
+        info = locks.holder_info(what)
+        clock = self.host.clock
+        deadline = clock.now() + wait
+        while True:
+            held = self.host.acquire_lock(path, info, [Entry(f.argv) for f in read])
+            if held is not None:
+                break
+            if clock.now() >= deadline:
+                holder = self.read_one(locks.status(app))[1]
+                who = holder.describe() if holder else "another dockyard command"
+                target = f"app {app}" if app else "the router"
+                raise DockyardError(
+                    "DY050", f"{target} on {self.host.label} is locked by {who}; wait for it "
+                    "to finish (or, if it is gone, run: dockyard lock release)")
+            clock.sleep(0.2)
+        try:
+            yield [f.parse(_answer(a)) for f, a in zip(read, held.answers, strict=True)]
+        finally:
+            held.close()
+
+    # -- the router's Runtime API ------------------------------------------------------------
+    def api(self, call: ApiCall, *, socket: str = "", check: bool = True) -> str:
+        """Send one Runtime API line. Changes are printed under --dry-run and audited; a
+        query under --dry-run runs when the router is there (an empty answer otherwise)."""
+        from dockyard.router import container as router
+
+        socket = socket or router.API_SOCKET
         if self.dry_run:
             prefix = "# query: " if not call.changes else ""
             self._print(f"{prefix}router-api {shlex.quote(call.line)}")
@@ -133,22 +284,12 @@ class Runner:
                           "" if call.changes else "nothing changes")
             if call.changes:
                 return ""
-        started = time.monotonic()
-        if self._api_path is None:
             try:
-                self._api_path = self.host.api_socket(socket)
-            except HostError:
-                if self.dry_run:
-                    return ""
-                raise
-        try:
-            answer = api_request(self._api_path, call.line)
-        except OSError as exc:
-            if self.dry_run:
-                return ""  # no router yet: this very deploy would create it
-            raise HostError("DY041", f"lost the connection to the router's Runtime API on "
-                            f"{self.host.label} ({exc}); the router keeps its last state: run "
-                            "the command again") from None
+                return self.host.api(socket, call.line)
+            except DockyardError:
+                return ""  # no router yet: this very command would create it
+        started = time.monotonic()
+        answer = self.host.api(socket, call.line)
         duration = time.monotonic() - started
         failed = call.changes and is_api_error(answer)
         if self.verbose:
@@ -164,65 +305,82 @@ class Runner:
         return answer
 
     def flush_audit(self) -> None:
-        """Write audit lines still pending (Runtime API changes) in one command."""
+        """Write audit lines still pending (Runtime API changes) now."""
         if not self._pending or self.dry_run:
             return
-        data = "".join(self._pending).encode()
+        self._batch([])
+
+    # -- scripts ----------------------------------------------------------------------------
+    def _ensure_scripts(self, commands: Sequence[Command]) -> None:
+        if self.scripts_ready or not any(c.installed_script for c in commands):
+            return
+        if self.scripts_ready is None:
+            self.scripts_ready = self.read_one(scripts_installed())
+        if self.scripts_ready:
+            return
+        from dockyard.state.files import tar_of
+
+        body = tar_of(scripts.files(), mode=0o755)
+        install = change(
+            scripts.inline("write-files", scripts.directory(), str(len(body))),
+            f"install this version's scripts in {scripts.directory()} (the commands below "
+            "run them by path; read them there)", stdin=body,
+            stdin_label=f"<{len(scripts.INSTALLED)} scripts>")
+        done = change(["touch", f"{scripts.directory()}/.complete"],
+                      "mark the scripts as complete")
+        self.scripts_ready = True
+        self.change_all([install, done])
+
+    # -- audit -----------------------------------------------------------------------------
+    def _batch(self, entries: list[Entry]) -> list[Completed]:
+        pending = "".join(self._pending) if not self.dry_run else ""
         self._pending = []
-        self.host.execute(["sh", "-c", FLUSH_SCRIPT], stdin=data)
+        return self.host.run_batch(entries, pending=pending)
 
     def _audited(self, command: Command) -> list[str]:
         pending = "".join(self._pending)
         self._pending = []
-        return ["sh", "-c", AUDIT_SCRIPT, "dockyard-audit", self._audit_prefix(command),
-                pending, *command.argv]
+        return scripts.inline("audit", self._audit_prefix(command), pending) + list(command.argv)
 
-    def _audit_line(self, line: str, exit_code: int, duration: float) -> str:
-        fields = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "user": self.invocation.user,
-            "invocation": self.invocation.id,
-            "subcommand": self.invocation.subcommand,
-            "app": self.invocation.app,
-            "command": self.redact(line),
-            "exit": exit_code,
-            "duration_ms": round(duration * 1000),
-        }
-        return json.dumps(fields, ensure_ascii=False, separators=(",", ":")) + "\n"
-
-    def _execute(self, command: Command, *, check: bool, stream: bool,
-                 timeout: float | None, audited: bool = False,
-                 stdout_path: str | None = None) -> Completed:
-        argv = self._audited(command) if audited else list(command.argv)
-        if self.verbose and stream:
-            print(f"  {self.host.label}$ {self.redact(command.line)}", file=sys.stderr)
-        result = self.host.execute(argv, stdin=command.stdin, stream=stream, timeout=timeout,
-                                   stdin_path=command.stdin_path, stdout_path=stdout_path)
-        if self.verbose:
-            mark = "" if result.ok else f" [exit {result.returncode}]"
-            print(f"  {self.host.label}$ {self.redact(command.line)}  "
-                  f"({result.duration:.2f}s){mark}", file=sys.stderr)
-        if check and not result.ok:
-            raise CommandFailed(self.redact(command.line), result.returncode,
-                                self.redact(result.err), self.host.label)
-        return result
+    def _audit_fields(self, line: str) -> dict[str, str]:
+        return {"user": self.invocation.user, "invocation": self.invocation.id,
+                "subcommand": self.invocation.subcommand, "app": self.invocation.app,
+                "command": self.redact(line)}
 
     def _audit_prefix(self, command: Command) -> str:
-        fields = {
-            "user": self.invocation.user,
-            "invocation": self.invocation.id,
-            "subcommand": self.invocation.subcommand,
-            "app": self.invocation.app,
-            "command": self.redact(command.line),
-        }
+        return json.dumps(self._audit_fields(command.line), ensure_ascii=False,
+                          separators=(",", ":"))[1:-1]
+
+    def audit_fields(self) -> str:
+        """The fields of an audit line without the command, for scripts that write their
+        own lines on the server (the retirement of an old release)."""
+        fields = self._audit_fields("")
+        del fields["command"]
         return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[1:-1]
 
-    def note(self, line: str, why: str = "") -> None:
-        """A comment line of the plan (a wait, a copy): printed under --dry-run."""
+    def _audit_line(self, line: str, exit_code: int, duration: float) -> str:
+        fields = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  **self._audit_fields(line), "exit": exit_code,
+                  "duration_ms": round(duration * 1000)}
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+    # -- output ----------------------------------------------------------------------------
+    def _show_query(self, command: Command) -> None:
         if self.dry_run:
-            self._print(line)
-            if why:
-                self._explain(why, "")
+            self._print(f"# query: {self.redact(command.line)}")
+            self._explain(command.why or "read-only: it changes nothing",
+                          "nothing changes; Dockyard reports what it could not read")
+
+    def _print_change(self, command: Command) -> None:
+        self._print(self.redact(command.line))
+        self._explain(command.why, command.if_fails)
+
+    def _verbose(self, command: Command, result: Completed, started: float) -> None:
+        if self.verbose:
+            mark = "" if result.ok else f" [exit {result.returncode}]"
+            took = result.duration or (time.monotonic() - started)
+            print(f"  {self.host.label}$ {self.redact(command.line)}  ({took:.2f}s){mark}",
+                  file=sys.stderr)
 
     def _explain(self, why: str, if_fails: str) -> None:
         if not self.explain:
@@ -236,24 +394,12 @@ class Runner:
         self.out.flush()
 
 
-def api_request(path: str, line: str, timeout: float = 10.0) -> str:
-    """One Runtime API exchange: connect, send the line, read until HAProxy closes."""
-    with socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        sock.sendall(line.encode() + b"\n")
-        chunks = []
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks).decode("utf-8", "replace")
+def _planned(command: Command) -> Completed:
+    return Completed(0, command.planned.encode(), b"", 0.0, planned=True)
 
 
-_API_ERRORS = ("No such", "Unknown", "Invalid", "not found", "denied", "failed", "Cannot",
-               "Require", "Usage", "unexpected", "Missing", "can't", "Can't")
+def _answer(result: Completed) -> Answer:
+    return Answer(result.returncode, result.out, result.err)
 
 
-def is_api_error(answer: str) -> bool:
-    return any(marker in answer for marker in _API_ERRORS)
+__all__ = ["Invocation", "Runner", "paths"]

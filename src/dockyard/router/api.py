@@ -57,6 +57,26 @@ def parse_ssl_cert(text: str) -> dict[str, str]:
     return out if "Filename" in out else {}
 
 
+def show_crt_list() -> ApiCall:
+    return _call(f"show ssl crt-list {rc.CRT_LIST}", "which certificates are served by name",
+                 False)
+
+
+def parse_crt_list(text: str) -> set[str]:
+    """``show ssl crt-list FILE``: the certificate files it lists."""
+    return {line.split()[0] for line in text.split("\n") if line.startswith("/")}
+
+
+def add_crt_list(cert: str) -> ApiCall:
+    return _call(f"add ssl crt-list {rc.CRT_LIST} {cert}",
+                 "serve this certificate again for its name (it was kept)")
+
+
+def del_crt_list(cert: str) -> ApiCall:
+    return _call(f"del ssl crt-list {rc.CRT_LIST} {cert}",
+                 "stop serving this certificate: its name gets the default one on HTTPS")
+
+
 def show_info() -> ApiCall:
     return _call("show info", "read the router's pid and uptime", False)
 
@@ -234,3 +254,12 @@ def _int(value: str | None) -> int:
         return int(value or 0)
     except ValueError:
         return 0
+
+
+_API_ERRORS = ("No such", "Unknown", "Invalid", "not found", "denied", "failed", "Cannot",
+               "Require", "Usage", "unexpected", "Missing", "can't", "Can't")
+
+
+def is_api_error(answer: str) -> bool:
+    """HAProxy answers a refused command with a sentence, not a code."""
+    return any(marker in answer for marker in _API_ERRORS)

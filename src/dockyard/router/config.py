@@ -15,7 +15,8 @@ health path never changes how the old one is checked).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 
 #: How many apps one server's router can serve, and web containers per app at once.
 SLOTS = 32
@@ -66,6 +67,11 @@ CIPHERS = ":".join([
 ])
 
 
+def cert_path(domain: str) -> str:
+    """A certificate's file as the router knows it."""
+    return f"{CERTS_DIR}/{domain}.pem"
+
+
 def backend_name(slot: int) -> str:
     return f"slot{slot:02d}"
 
@@ -95,6 +101,15 @@ class Route:
     @property
     def backend(self) -> str:
         return backend_name(self.slot)
+
+    def to_json(self) -> bytes:
+        """route.json: one line, keys sorted (the routes digest hashes these bytes)."""
+        return (json.dumps(asdict(self), sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, text: str) -> Route:
+        data = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     @property
     def health_host(self) -> str:

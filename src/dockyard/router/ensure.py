@@ -8,141 +8,125 @@ fixed when a container starts).
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict
+from typing import NoReturn
 
-from dockyard.certs.ensure import current_state, ensure_certs
 from dockyard.certs.selfsigned import default_pem
 from dockyard.config.model import ProxyConfig
-from dockyard.docker import networks
-from dockyard.docker.images import ensure_image
+from dockyard.docker import engine, networks
 from dockyard.errors import DockyardError
-from dockyard.host.command import query
+from dockyard.host.command import Command, Wait, change, fact
 from dockyard.host.runner import Runner
 from dockyard.router import api
-from dockyard.router import config as rc
 from dockyard.router import container as router
-from dockyard.state import paths
+from dockyard.router.writer import Writer
+from dockyard.state.files import write_files
+from dockyard.state.snapshot import Snapshot
 
 READY_TIMEOUT = 20.0
 
 
-def read_routes(runner: Runner) -> list[rc.Route]:
-    """Every app's route.json on the server (one JSON object per line)."""
-    result = runner.query(query(["sh", "-c", f"cat {paths.APPS}/*/route.json 2>/dev/null; true"],
-                                "read every app's routing state"))
-    routes = []
-    for line in result.out.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            routes.append(rc.Route(**json.loads(line)))
-        except (TypeError, ValueError):
-            continue
-    return routes
+def dirs() -> list[Command]:
+    """The router's directories, with the modes it needs: its config readable (0755), the
+    certificates only by its group (0750), the Runtime API socket's directory (0770)."""
+    return [change(["install", "-d", "-m", "0755", router.ROUTER_DIR, router.ETC_DIR],
+                   "the router's configuration directory, readable by the router"),
+            change(["install", "-d", "-m", "0750", f"{router.ETC_DIR}/certs"],
+                   "the router's certificates, readable by its group only"),
+            change(["install", "-d", "-m", "0770", router.RUN_DIR],
+                   "where the router's Runtime API socket lives (never published)")]
 
 
-def route_json(route: rc.Route) -> str:
-    return json.dumps(asdict(route), sort_keys=True, separators=(",", ":")) + "\n"
-
-
-def router_files(routes: list[rc.Route], *, gid: int, with_cert: bool,
-                 settings: ProxyConfig | None = None) -> dict[str, bytes]:
-    settings = settings or ProxyConfig()
-    files = {"haproxy.cfg": rc.render(routes, socket_gid=gid, hsts=settings.hsts,
-                                      tunnel_timeout_s=settings.tunnel_timeout).encode()}
-    files.update({name: text.encode() for name, text in rc.render_maps(routes).items()})
-    files["maintenance.html"] = rc.MAINTENANCE_HTML.encode()
-    if with_cert:
+def first_files(snap: Snapshot) -> Command | None:
+    """What a new router needs besides its configuration: a default certificate (the HTTPS
+    port answers from the start) and the empty lists the certificate container fills."""
+    files: dict[str, bytes] = {}
+    if not snap.default_cert:
         files["certs/default.pem"] = default_pem()
-    return files
+    if not snap.router_files:
+        files["certs/crt-list"] = b""
+        files["tls.map"] = b""
+    if not files:
+        return None
+    return write_files(router.ETC_DIR, files, "the router's default certificate (self-signed) "
+                       "and the empty certificate lists", mode=0o644,
+                       modes={"certs/default.pem": 0o640},
+                       label="<default certificate and empty lists>")
 
 
-def write_router_files(runner: Runner, routes: list[rc.Route], gid: int,
-                       settings: ProxyConfig) -> None:
-    with_cert = not runner.query(router.has_default_cert(), check=False).ok
-    files = router_files(routes, gid=gid, with_cert=with_cert, settings=settings)
-    runner.change(router.write_files(files, private={"certs/default.pem"}))
-
-
-def ensure_network(runner: Runner, name: str, *, app: str | None = None) -> None:
-    if not runner.query(networks.exists(name), check=False).ok:
-        runner.change(networks.create(name, app=app))
-
-
-def ensure_router(runner: Runner, settings: ProxyConfig, *, gid: int,
+def ensure_router(runner: Runner, settings: ProxyConfig, snap: Snapshot, *,
                   app_network: str | None = None) -> bool:
     """Make sure the router runs and is on ``app_network``. True when it was (re)started."""
-    ensure_network(runner, networks.ROUTER_NETWORK)
-    state = runner.query(router.inspect(), check=False)
+    changes: list[Command] = []
+    if networks.ROUTER_NETWORK not in snap.networks:
+        changes.append(networks.create(networks.ROUTER_NETWORK))
+        snap.networks.add(networks.ROUTER_NETWORK)
     started = False
-    if not state.ok:
-        routes = read_routes(runner)
-        write_router_files(runner, routes, gid, settings)
-        ensure_image(runner, settings.router_image)
-        runner.change(router.run(settings, gid=gid))
-        on: set[str] = {networks.ROUTER_NETWORK}
-        for route in routes:
-            if route.app != app_network:
-                _connect(runner, networks.app_network(route.app), on)
+    on = set(snap.router.networks)
+    if not snap.router.exists:
+        changes += dirs()
+        first = first_files(snap)
+        if first is not None:
+            changes.append(first)
+        runner.change_all(changes)
+        changes = []
+        Writer(runner, settings, snap.who.gid, snap.routes).write_all(
+            "write the router's configuration, rebuilt from every app's route")
+        if not snap.images.get(settings.router_image):
+            changes.append(engine.pull(settings.router_image))
+        changes.append(router.run(settings, gid=snap.who.gid))
+        on = {networks.ROUTER_NETWORK}
+        for route in snap.routes.routes:
+            network = networks.app_network(route.app)
+            if network != app_network and network in snap.networks:
+                changes.append(networks.connect(network, router.NAME))
+                on.add(network)
         started = True
-    else:
-        running, _, on = router.parse_inspect(state.out)
-        if not running:
-            runner.change(router.start())
-            started = True
-    if app_network:
-        _connect(runner, app_network, on)
+    elif not snap.router.running:
+        changes.append(router.start())
+        started = True
+    if app_network and app_network not in on:
+        changes.append(networks.connect(app_network, router.NAME))
+    runner.change_all(changes)
     if started:
         wait_until_ready(runner)
     return started
 
 
-def _connect(runner: Runner, network: str, on: set[str]) -> None:
-    if network in on:
-        return
-    if runner.query(networks.exists(network), check=False).ok:
-        runner.change(networks.connect(network, router.NAME))
-        on.add(network)
-
-
 def wait_until_ready(runner: Runner, timeout: float = READY_TIMEOUT) -> None:
     """Wait for the Runtime API to answer (the router has loaded its configuration)."""
-    if runner.dry_run:
-        runner.note("# wait until the router's Runtime API answers",
-                    "the deploy changes the router through this API; if it never answers, "
-                    "the router's last log lines are printed")
-        return
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
+    last = [""]
+
+    def answers() -> bool | None:
         try:
-            answer = runner.api(api.show_info(), socket=router.API_SOCKET)
-            if "Pid:" in answer:
-                return
+            return True if "Pid:" in runner.api(api.show_info()) else None
         except DockyardError as exc:
-            last = exc.message
-        time.sleep(0.3)
-    logs = runner.query(query(["docker", "logs", "--tail=20", "--", router.NAME], "router logs"),
-                        check=False)
-    raise DockyardError("DY040", f"the router did not start within {timeout:g}s ({last}); "
-                        "its last log lines follow",
-                        [f"  {line}" for line in (logs.out + logs.err).splitlines()[-8:]])
+            last[0] = exc.message
+            return None
+
+    def expired() -> NoReturn:
+        logs = runner.read_one(fact(["docker", "logs", "--tail=20", "--", router.NAME],
+                                    lambda a: (a.out + a.err).split("\n"), "router logs"))
+        raise DockyardError("DY040", f"the router did not start within {timeout:g}s "
+                            f"({last[0]}); its last log lines follow",
+                            [f"  {line}" for line in logs[-8:]])
+
+    runner.wait(Wait("the router's Runtime API answers", answers, timeout, expired,
+                     why="the deploy changes the router through this API; if it never "
+                     "answers, the router's last log lines are printed", interval=0.3,
+                     planned=True))
 
 
-def recreate_router(runner: Runner, settings: ProxyConfig, *, gid: int) -> None:
-    routes = read_routes(runner)
-    write_router_files(runner, routes, gid, settings)
-    ensure_image(runner, settings.router_image)
-    runner.change(router.remove())
-    runner.change(router.run(settings, gid=gid))
-    for route in routes:
-        if runner.query(networks.exists(route.app), check=False).ok:
-            runner.change(networks.connect(route.app, router.NAME))
+def recreate_router(runner: Runner, settings: ProxyConfig, snap: Snapshot) -> None:
+    """A new router container with new ports or image (router apply): the files first, then
+    remove and run again, on every app network; the certificate container follows."""
+    Writer(runner, settings, snap.who.gid, snap.routes).write_all(
+        "write the router's configuration with the new settings")
+    changes: list[Command] = []
+    if not snap.images.get(settings.router_image):
+        changes.append(engine.pull(settings.router_image))
+    changes += [router.remove(), router.run(settings, gid=snap.who.gid)]
+    for route in snap.routes.routes:
+        if networks.app_network(route.app) in snap.networks:
+            changes.append(networks.connect(networks.app_network(route.app), router.NAME))
+    runner.change_all(changes)
     wait_until_ready(runner)
-    # the certificate container lives in the router's network namespace: follow it
-    certs = current_state(runner)
-    if certs is not None:
-        ensure_certs(runner, settings, gid=gid, current=certs, force=True)

@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 from dockyard.config.model import Config, ProxyConfig
 from dockyard.docker import engine
 from dockyard.errors import DockyardError
-from dockyard.host.command import query
+from dockyard.host.command import Answer, Fact, fact
 from dockyard.host.runner import Runner
-from dockyard.state import paths
+from dockyard.state import paths, snapshot
 from dockyard.state import proxy as proxy_state
 
 ROUTER = "dockyard-router"
@@ -126,35 +126,36 @@ def port_rows(settings: ProxyConfig, listening: set[int], held_by_router: set[in
     return rows
 
 
+def _answer(argv: list[str], why: str) -> Fact[Answer]:
+    return fact(argv, lambda a: a, why)
+
+
 def run_checks(runner: Runner, config: Config | None) -> list[Row]:
+    """Every question in one round trip; the first answer also proves the connection (an
+    unreachable host raises HostError)."""
+    who, version, df, writable, server_proxy, tcp, ports = runner.read(
+        snapshot.identity(),
+        _answer(list(engine.server_version().argv), "the Docker engine's version (also "
+                "proves we may use it)"),
+        _answer(["df", "-Pk", "/var/lib"], "free disk space where Docker stores images"),
+        fact(["test", "-w", paths.ROOT], lambda a: a.ok, f"is {paths.ROOT} ready?"),
+        snapshot.proxy_settings(),
+        _answer(["cat", "/proc/net/tcp", "/proc/net/tcp6"], "which ports are already taken"),
+        _answer(list(engine.container_ports(ROUTER).argv), "the ports the router publishes"),
+    )
     rows: list[Row] = []
-    # The first query also proves the connection; an unreachable host raises HostError.
-    who = runner.query(query(["id", "-u", "-n"], "who we are on the server")).out.strip()
     if runner.host.spec.kind == "local":
-        rows.append(Row("connection", "ok", f"local engine, as {who}"))
+        rows.append(Row("connection", "ok", f"local engine, as {who.user}"))
     else:
-        rows.append(Row("connection", "ok", f"SSH to {runner.host.label} as {who}"))
-
-    version = runner.query(engine.server_version(), check=False)
-    docker = docker_row(version.returncode, version.out, version.err, who)
+        rows.append(Row("connection", "ok", f"SSH to {runner.host.label} as {who.user}"))
+    docker = docker_row(version.returncode, version.out, version.err, who.user)
     rows.append(docker)
-
-    df = runner.query(query(["df", "-Pk", "/var/lib"], "free disk space where Docker stores "
-                            "images"), check=False)
     rows.append(disk_row(df.out) if df.ok else Row("disk", "warn", "df failed"))
-
-    state = runner.query(query(["test", "-w", paths.ROOT], f"is {paths.ROOT} ready?"),
-                         check=False)
-    if state.ok:
+    if writable:
         rows.append(Row("state dir", "ok", f"{paths.ROOT} is writable"))
     else:
         rows.append(Row("state dir", "warn", f"{paths.ROOT} does not exist yet (or is not "
                         "writable)", "dockyard server setup (deploy also creates it)"))
-
-    server_proxy = None
-    if state.ok:
-        raw = runner.query(proxy_state.read_command(), check=False)
-        server_proxy = proxy_state.parse(raw.out) if raw.ok else None
     settings = server_proxy or (config.proxy if config else ProxyConfig())
     if config is not None and server_proxy is not None:
         try:
@@ -163,13 +164,8 @@ def run_checks(runner: Runner, config: Config | None) -> list[Row]:
         except DockyardError as exc:
             rows.append(Row("proxy settings", "fail", exc.message.split(";")[0],
                             "dockyard router apply, or remove the keys from [proxy]"))
-
-    tcp = runner.query(query(["cat", "/proc/net/tcp", "/proc/net/tcp6"],
-                             "which ports are already taken"), check=False)
     listening = listening_ports(tcp.out)
-    held: set[int] = set()
-    if docker.level == "ok" and listening & {settings.http_port, settings.https_port}:
-        held = router_ports(runner.query(engine.container_ports(ROUTER), check=False).out)
+    held = router_ports(ports.out) if docker.level == "ok" and ports.ok else set()
     rows.extend(port_rows(settings, listening, held))
     return rows
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from dockyard.host.command import Command, query
-from dockyard.state import paths
+from dockyard import scripts
+from dockyard.host.command import Fact, fact
 
 
-def read_command(lines: int) -> Command:
-    return query(["sh", "-c", f'tail -n "$1" {paths.AUDIT_LOG} 2>/dev/null; true',
-                  "dockyard-history", str(lines)], "read the end of the server's audit log")
+def read(lines: int) -> Fact[list[Entry]]:
+    return fact(scripts.inline("read-audit", str(lines)), lambda a: parse(a.out),
+                "read the end of the server's audit log")
 
 
 @dataclass
@@ -49,7 +49,7 @@ def parse(text: str) -> list[Entry]:
     """Oldest first. Lines that are not JSON (a torn write) are skipped."""
     entries: dict[str, Entry] = {}
     order: list[str] = []
-    for raw in text.splitlines():
+    for raw in text.split("\n"):
         try:
             line = json.loads(raw)
         except ValueError:

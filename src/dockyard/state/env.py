@@ -9,12 +9,11 @@ cut mid-write leaves the old file or the new one, never half of one.
 from __future__ import annotations
 
 import re
-import secrets
-from dataclasses import dataclass
 
-from dockyard import values
-from dockyard.host.command import Command, change, query
+from dockyard import scripts, values
+from dockyard.host.command import Answer, Command, Fact, fact
 from dockyard.state import paths
+from dockyard.state.files import write_files
 
 #: Values shorter than this are not redacted from output (a secret "1" would mangle every
 #: number printed); real secrets are longer.
@@ -118,38 +117,31 @@ def format_dotenv(values: dict[str, str]) -> str:
     return "".join(f"{k}={quote(v)}\n" for k, v in sorted(values.items()))
 
 
-def read_command(app: str) -> Command:
-    return query(["sh", "-c", f"cat {env_path(app)} 2>/dev/null; true"],
-                 f"read {app}'s environment (values stay in memory, never printed)")
+def read(app: str) -> Fact[dict[str, str]]:
+    return fact(["cat", "--", env_path(app)], lambda a: parse_env_file(a.out) if a.ok else {},
+                f"read {app}'s environment (values stay in memory, never printed)")
 
 
-@dataclass(frozen=True)
-class AtomicWrite:
-    path: str
-    content: bytes
+def snapshot(app: str, release: int) -> Fact[tuple[dict[str, str], dict[str, str]] | None]:
+    """The environment release N ran with: (everything it got, the server's part), None when
+    it has no snapshot (releases made before snapshots existed)."""
+    base = f"{paths.app_dir(app)}/env/v{release}"
 
-    def command(self, why: str, label: str) -> Command:
-        """Write ``content`` to ``path`` (0600) through stdin: written to a temporary file,
-        checked for its exact length and end marker, then renamed over the old one."""
-        marker = f"#dockyard-end-{secrets.token_hex(8)}\n".encode()
-        payload = self.content + marker
-        script = (
-            'set -e; umask 077; mkdir -p "$(dirname "$1")"; rm -f "$1".tmp.*; t="$1.tmp.$$"; '
-            'cat > "$t"; '
-            'if [ "$(wc -c < "$t" | tr -d " ")" != "$2" ] || [ "$(tail -n 1 "$t")" != "$3" ]; '
-            'then rm -f "$t"; echo "incomplete write: nothing changed" >&2; exit 1; fi; '
-            'size=$(( $2 - ${#3} - 1 )); head -c "$size" "$t" > "$t.body"; rm -f "$t"; '
-            'mv "$t.body" "$1"'
-        )
-        return change(["sh", "-c", script, "dockyard-write", self.path, str(len(payload)),
-                       marker.decode().strip()], why, stdin=payload, stdin_label=label)
+    def parse(answer: Answer) -> tuple[dict[str, str], dict[str, str]] | None:
+        if not answer.ok:
+            return None
+        merged, _, server = answer.out.partition("\0")
+        return parse_env_file(merged), parse_env_file(server)
+
+    return fact(scripts.inline("read-env", base), parse,
+                f"the environment v{release} ran with (values stay in memory)")
 
 
 def write_command(app: str, values: dict[str, str]) -> Command:
-    body = format_env(values).encode()
-    return AtomicWrite(env_path(app), body).command(
-        f"store {app}'s environment on the server (0600, replaced atomically)",
-        f"<env file: {len(values)} keys>")
+    """Store the app's environment (0600), through stdin, replaced atomically."""
+    return write_files(paths.app_dir(app), {"env.server": format_env(values).encode()},
+                       f"store {app}'s environment on the server (0600, replaced atomically)",
+                       label=f"<env file: {len(values)} keys>")
 
 
 def redactable(values: dict[str, str]) -> list[str]:

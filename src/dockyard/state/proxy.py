@@ -16,8 +16,9 @@ from pydantic import ValidationError
 
 from dockyard.config.model import Config, ProxyConfig
 from dockyard.errors import DockyardError
-from dockyard.host.command import Command, change, query
+from dockyard.host.command import Command
 from dockyard.state import paths
+from dockyard.state.files import write_files
 
 #: Keys whose change needs a new router container (ports are published at creation).
 #: Settings of the certificate container (recreated when they change; the router is not).
@@ -25,8 +26,6 @@ ACME_KEYS = ("acme_email", "acme_ca", "acme_staging", "acme_ca_root", "acme_imag
 RECREATE_KEYS = ("http_port", "https_port", "router_image", "hsts", "tunnel_timeout")
 
 
-def read_command() -> Command:
-    return query(["cat", paths.PROXY_SETTINGS], "read the server's router settings")
 
 
 def parse(text: str) -> ProxyConfig | None:
@@ -42,10 +41,9 @@ def parse(text: str) -> ProxyConfig | None:
 
 def write_command(settings: ProxyConfig) -> Command:
     body = json.dumps(settings.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-    # write to a temporary file and rename: a dropped connection never leaves half a file
-    script = f"cat > {paths.PROXY_SETTINGS}.tmp && mv {paths.PROXY_SETTINGS}.tmp {paths.PROXY_SETTINGS}"
-    return change(["sh", "-c", script], "record the router settings every app on this server shares",
-                  stdin=body.encode(), stdin_label="<proxy settings JSON>")
+    return write_files(paths.ROOT, {"proxy.json": body.encode()},
+                       "record the router settings every app on this server shares",
+                       mode=0o644, label="<proxy settings JSON>")
 
 
 @dataclass(frozen=True)

@@ -1,50 +1,178 @@
-"""Everything a deploy needs to know about the server, read in one round trip.
+"""What a command needs to know about the server, as facts read in one round trip.
 
-Each extra SSH command costs a round trip (about 0.1 s here, more over the internet), so the
-read-only questions a deploy starts with are asked by one small shell script whose output
-has one section per question.
+Each extra SSH command costs a round trip (about 0.05-0.1 s here, more over the internet),
+so a deploy asks everything it starts with at once, under its lock (scripts/lock.sh reads
+them in the same round trip as it takes the lock). Each fact is a command and its parser
+(host/command.py); nothing here splices another builder's argv.
 """
 
 from __future__ import annotations
 
-import json
-import shlex
+import hashlib
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
+from dockyard import scripts
 from dockyard.accessories import commands as acc_commands
-from dockyard.accessories import cron
-from dockyard.certs import acme
-from dockyard.config.model import ProxyConfig
-from dockyard.host.command import Command, query
+from dockyard.config.model import Config, ProxyConfig
+from dockyard.docker import containers as ctr
+from dockyard.host.command import Answer, Fact, fact
 from dockyard.router import config as rc
 from dockyard.router import container as router
-from dockyard.server.setup import Identity, parse_identity
 from dockyard.state import env as env_state
 from dockyard.state import paths
 from dockyard.state import proxy as proxy_state
-from dockyard.state.releases import AppState, parse_state, read_state
-
-SECTIONS = ("statedir", "id", "proxy", "app", "networks", "router", "routes", "env",
-            "accessories", "cron", "certs")
+from dockyard.state.releases import AppState, read_state
 
 
-def command(app: str) -> Command:
-    app_script = read_state(app).argv[2]
-    script = "; ".join([
-        f"echo --statedir; [ -d {paths.ROOT} ] && echo yes",
-        "echo --id; id -un; id -u; id -g",
-        f"echo --proxy; cat {paths.PROXY_SETTINGS} 2>/dev/null; echo",
-        f"echo --app; {{ {app_script}; }} | sed 's/^--/---/'",
-        "echo --networks; docker network ls --format '{{.Name}}' 2>/dev/null",
-        f"echo --router; {shlex.join(router.inspect().argv)} 2>/dev/null",
-        f"echo --routes; cat {paths.APPS}/*/route.json 2>/dev/null",
-        f"echo --env; cat {env_state.env_path(app)} 2>/dev/null",
-        f"echo --accessories; {shlex.join(acc_commands.list_all(app).argv)} 2>/dev/null",
-        f"echo --cron; {shlex.join(cron.inspect(app).argv)} 2>/dev/null",
-        f"echo --certs; {shlex.join(acme.inspect().argv)} 2>/dev/null",
-        "true",
-    ])
-    return query(["sh", "-c", script], f"read the server's state for {app} in one round trip")
+@dataclass(frozen=True)
+class Identity:
+    user: str
+    uid: int
+    gid: int = 0
+
+    @property
+    def root(self) -> bool:
+        return self.uid == 0
+
+
+def parse_id(text: str) -> Identity:
+    """``id``: "uid=1000(deploy) gid=1000(deploy) groups=..."."""
+    uid = re.search(r"uid=([0-9]+)\(([^)]*)\)", text)
+    gid = re.search(r"gid=([0-9]+)", text)
+    if uid is None or gid is None:
+        return Identity("?", -1, -1)
+    return Identity(uid.group(2), int(uid.group(1)), int(gid.group(1)))
+
+
+def identity() -> Fact[Identity]:
+    return fact(["id"], lambda a: parse_id(a.out),
+                "who we are on the server (root needs no sudo; the group opens the router's "
+                "Runtime API socket to us)")
+
+
+def exists(path: str, why: str = "") -> Fact[bool]:
+    return fact(["test", "-e", path], lambda a: a.ok, why or f"does {path} exist?")
+
+
+def directory(path: str, why: str = "") -> Fact[bool]:
+    return fact(["test", "-d", path], lambda a: a.ok, why or f"does {path} exist?")
+
+
+def image_present(ref: str) -> Fact[bool]:
+    return fact(["docker", "image", "inspect", "--format={{.Id}}", "--", ref],
+                lambda a: a.ok, f"is {ref} on the server already?")
+
+
+def image_id(ref: str) -> Fact[str]:
+    """The image's id, "" when the server does not have it."""
+    return fact(["docker", "image", "inspect", "--format={{.Id}}", "--", ref],
+                lambda a: a.out.strip() if a.ok else "", f"the id of {ref}, if the server has it")
+
+
+def proxy_settings() -> Fact[ProxyConfig | None]:
+    return fact(["cat", "--", paths.PROXY_SETTINGS],
+                lambda a: proxy_state.parse(a.out) if a.ok else None,
+                "the router settings every app on this server shares")
+
+
+def networks() -> Fact[set[str]]:
+    return fact(["docker", "network", "ls", "--format={{.Name}}"],
+                lambda a: {n.strip() for n in a.out.split("\n") if n.strip()},
+                "which Docker networks exist")
+
+
+@dataclass(frozen=True)
+class RouterInfo:
+    exists: bool = False
+    running: bool = False
+    started: str = ""
+    networks: frozenset[str] = frozenset()
+
+
+def router_info() -> Fact[RouterInfo]:
+    def parse(answer: Answer) -> RouterInfo:
+        if not answer.ok or not answer.out.strip():
+            return RouterInfo()
+        running, started, nets = router.parse_inspect(answer.out)
+        return RouterInfo(True, running, started, frozenset(nets))
+
+    return fact(router.inspect().argv, parse, "is the router running, and on which networks?")
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Every app's route, and the digest of the bytes they were read from: the router's
+    files are written only if the server still has exactly these (write-files.sh)."""
+
+    routes: tuple[rc.Route, ...] = ()
+    digest: str = hashlib.sha256(b"").hexdigest()
+
+    def of(self, app: str) -> rc.Route | None:
+        return next((r for r in self.routes if r.app == app), None)
+
+    def others(self, app: str) -> list[rc.Route]:
+        return [r for r in self.routes if r.app != app]
+
+
+def parse_routes(text: str) -> Routes:
+    found = []
+    for line in text.split("\n"):
+        if line.strip():
+            try:
+                found.append(rc.Route.from_json(line))
+            except (TypeError, ValueError):
+                continue
+    return Routes(tuple(found), hashlib.sha256(text.encode()).hexdigest())
+
+
+def routes() -> Fact[Routes]:
+    return fact(scripts.inline("read-routes"), lambda a: parse_routes(a.out),
+                "every app's routing state (and its digest)")
+
+
+def env(app: str) -> Fact[dict[str, str]]:
+    return fact(["cat", "--", env_state.env_path(app)],
+                lambda a: env_state.parse_env_file(a.out) if a.ok else {},
+                f"read {app}'s environment (values stay in memory, never printed)")
+
+
+def helper(name: str) -> Fact[tuple[str, str] | None]:
+    """A helper container's (config hash, state), or None when it does not exist."""
+    def parse(answer: Answer) -> tuple[str, str] | None:
+        parts = answer.out.split()
+        return (parts[0], parts[1]) if answer.ok and len(parts) == 2 else None
+
+    return fact(["docker", "inspect",
+                 '--format={{index .Config.Labels "dockyard.config"}} {{.State.Status}}',
+                 "--", name], parse, f"does {name} run, and with which settings?")
+
+
+@dataclass(frozen=True)
+class Retiring:
+    """A retirement still running on the server (an old release draining)."""
+
+    container: str
+    slots: tuple[str, ...]
+    release: str
+
+
+def retiring(app: str) -> Fact[list[Retiring]]:
+    def parse(answer: Answer) -> list[Retiring]:
+        out = []
+        for line in answer.out.split("\n"):
+            parts = line.split("\t")
+            if len(parts) == 3 and parts[0]:
+                out.append(Retiring(parts[0], tuple(p for p in parts[1].split(",") if p),
+                                    parts[2]))
+        return out
+
+    return fact(["docker", "ps", f"--filter=label=dockyard.app={app}",
+                 "--filter=label=dockyard.role=retire",
+                 '--format={{.Names}}\t{{.Label "dockyard.slots"}}\t'
+                 '{{.Label "dockyard.release"}}'], parse,
+                f"is an old release of {app} still being retired?")
 
 
 @dataclass
@@ -54,51 +182,71 @@ class Snapshot:
     proxy: ProxyConfig | None = None
     app: AppState = field(default_factory=lambda: AppState([], None, None))
     networks: set[str] = field(default_factory=set)
-    router_exists: bool = False
-    router_running: bool = False
-    router_networks: set[str] = field(default_factory=set)
-    routes: list[rc.Route] = field(default_factory=list)
+    router: RouterInfo = field(default_factory=RouterInfo)
+    routes: Routes = field(default_factory=Routes)
     env: dict[str, str] = field(default_factory=dict)
     accessories: dict[str, acc_commands.Running] = field(default_factory=dict)
-    #: the backup scheduler: (config hash, state), or None when it does not exist
+    containers: list[ctr.Listed] = field(default_factory=list)
+    retiring: list[Retiring] = field(default_factory=list)
+    #: the backup scheduler / certificate container: (config hash, state), or None
     cron: tuple[str, str] | None = None
-    #: the certificate container: (config hash, state), or None
     certs: tuple[str, str] | None = None
+    scripts: bool = False
+    #: images the config names (router, tools, ACME client): present on the server?
+    images: dict[str, bool] = field(default_factory=dict)
+    default_cert: bool = False
+    #: the lists the certificate container keeps (tls.map, crt-list) exist
+    router_files: bool = False
+
+    @property
+    def router_exists(self) -> bool:
+        return self.router.exists
+
+    @property
+    def router_running(self) -> bool:
+        return self.router.running
 
 
-def parse(text: str) -> Snapshot:
-    parts: dict[str, list[str]] = {name: [] for name in SECTIONS}
-    current = None
-    for line in text.splitlines():
-        if line.startswith("--") and not line.startswith("---") and line[2:] in parts:
-            current = line[2:]
-            continue
-        if current is not None:
-            parts[current].append(line)
+def facts(app: str | None, config: Config | None = None) -> dict[str, Fact[Any]]:
+    """Everything a deploy-like command reads first, by field of Snapshot (``app=None``:
+    only the server-wide ones)."""
+    from dockyard.accessories import cron
+    from dockyard.certs import acme
+    from dockyard.host.runner import scripts_installed
+
+    proxy = config.proxy if config is not None else ProxyConfig()
+    images = sorted({proxy.router_image, proxy.tools_image, proxy.acme_image})
+    out: dict[str, Fact[Any]] = {
+        "state_dir": directory(paths.ROOT),
+        "who": identity(),
+        "proxy": proxy_settings(),
+        "networks": networks(),
+        "router": router_info(),
+        "routes": routes(),
+        "certs": helper(acme.NAME),
+        "scripts": scripts_installed(),
+        "default_cert": exists(f"{router.ETC_DIR}/certs/default.pem"),
+        "router_files": exists(f"{router.ETC_DIR}/tls.map"),
+    }
+    if app is not None:
+        out.update({
+            "app": read_state(app),
+            "env": env(app),
+            "accessories": acc_commands.list_all(app),
+            "containers": ctr.list_app(app),
+            "retiring": retiring(app),
+            "cron": helper(cron.container_name(app)),
+        })
+    for ref in images:
+        out[f"image:{ref}"] = image_present(ref)
+    return out
+
+
+def assemble(names: list[str], values: list[Any]) -> Snapshot:
     snap = Snapshot()
-    snap.state_dir = "yes" in parts["statedir"]
-    snap.who = parse_identity("\n".join(parts["id"]))
-    snap.proxy = proxy_state.parse("\n".join(parts["proxy"]))
-    app_text = "\n".join(line[1:] if line.startswith("---") else line for line in parts["app"])
-    snap.app = parse_state(app_text)
-    snap.networks = {line.strip() for line in parts["networks"] if line.strip()}
-    router_text = "\n".join(parts["router"]).strip()
-    if router_text:
-        snap.router_exists = True
-        snap.router_running, _, snap.router_networks = router.parse_inspect(router_text)
-    for line in parts["routes"]:
-        line = line.strip()
-        if line:
-            try:
-                snap.routes.append(rc.Route(**json.loads(line)))
-            except (TypeError, ValueError):
-                continue
-    snap.env = env_state.parse_env_file("\n".join(parts["env"]))
-    snap.accessories = acc_commands.parse_list("\n".join(parts["accessories"]))
-    cron_text = " ".join(parts["cron"]).split()
-    if len(cron_text) == 2:
-        snap.cron = (cron_text[0], cron_text[1])
-    certs_text = " ".join(parts["certs"]).split()
-    if len(certs_text) == 2:
-        snap.certs = (certs_text[0], certs_text[1])
+    for name, value in zip(names, values, strict=True):
+        if name.startswith("image:"):
+            snap.images[name.removeprefix("image:")] = value
+        else:
+            setattr(snap, name, value)
     return snap

@@ -1,0 +1,25 @@
+#!/bin/sh
+# lock.sh PATH INFO [BATCH_SOURCE BATCH_ARGS...]: hold a lock while Dockyard runs.
+#
+# Takes an flock on PATH and keeps it while this script's stdin (the SSH channel) stays
+# open: when Dockyard exits, is killed or loses the connection, the channel closes, cat sees
+# end-of-file and the lock is gone. No stale lock files, no timeouts to tune.
+# Prints "locked" once held (exits 75 when another process holds it), then, when given a
+# batch, runs it (the facts read under the lock: one round trip for both) and prints a
+# "\036end" line. Sent inline; POSIX sh.
+set -u
+path=$1
+info=$2
+shift 2
+mkdir -p "$(dirname "$path")" || exit 1
+exec 9>> "$path" || exit 1
+flock -n 9 || exit 75
+printf '%s %s\n' "$$" "$info" > "$path.info"
+echo locked
+if [ $# -gt 0 ]; then
+  batch=$1
+  shift
+  sh -c "$batch" dockyard-batch "$@" < /dev/null
+fi
+printf '\036end\n'
+exec cat > /dev/null

@@ -1,0 +1,420 @@
+"""The real flows (deploy, rollback, restart, env, domains, TLS, remove, accessories) run
+against the fake server (tests/fake.py): no Docker, no SSH, no waiting, many cases.
+
+Each case checks what a person would check on a real server: which container the router
+sends requests to, what the release records say, what was left behind, what the audit log
+holds, and that a failure at any point leaves a serving release.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from dockyard.config.loader import parse_config
+from dockyard.config.model import Config
+from dockyard.deploy import deploy as flows
+from dockyard.deploy import domains, status
+from dockyard.deploy.progress import Progress
+from dockyard.deploy.remove import remove_app
+from dockyard.errors import DockyardError, HostError
+from dockyard.host.runner import Invocation, Runner
+from dockyard.router import config as rc
+from dockyard.state import paths
+from dockyard.state.releases import read_state
+from tests.fake import Behavior, FakeHost, FakeServer
+from tests.helpers import REPO
+
+HELLO = REPO / "examples" / "hello"
+PROXY = ('[proxy]\nrouter_image = "dockyard-testbed/router"\n'
+         'tools_image = "dockyard-testbed/tools"\n')
+
+
+def config(name: str = "hello", *, extra: str = "", web: str = "", proxy: str = PROXY,
+           domain: str | None = None) -> Config:
+    return parse_config(
+        f'[app]\nname = "{name}"\n[server]\nhost = "ssh://root@fake:22"\n'
+        f'[build]\ncontext = "{HELLO}"\n'
+        f'[web]\nport = 8080\ndomains = ["{domain or name + ".test"}"]\ntls = false\n{web}'
+        f'[env]\nGREETING = "hi"\n{extra}{proxy}')
+
+
+def runner(server: FakeServer, *, app: str = "hello", command: str = "deploy",
+           dry_run: bool = False, explain: bool = False) -> Runner:
+    return Runner(FakeHost(server), invocation=Invocation(command, user="tester", app=app),
+                  dry_run=dry_run, explain=explain, out=io.StringIO())
+
+
+def deploy(server: FakeServer, cfg: Config, **kwargs: object) -> flows.Result:
+    return flows.deploy(runner(server, app=cfg.app.name, **kwargs), cfg, HELLO,  # type: ignore[arg-type]
+                        Progress(quiet=True))
+
+
+def served(server: FakeServer, host: str) -> list[str]:
+    return server.served(host)
+
+
+def state(server: FakeServer, app: str = "hello"):  # type: ignore[no-untyped-def]
+    return runner(server, app=app).read_one(read_state(app))
+
+
+def web_containers(server: FakeServer, app: str = "hello") -> list[str]:
+    return sorted(c.name for c in server.app_containers(app)
+                  if c.labels.get("dockyard.process") == "web")
+
+
+@pytest.fixture
+def server() -> FakeServer:
+    return FakeServer()
+
+
+# -- the happy paths --------------------------------------------------------------------------
+
+def test_first_deploy_on_a_bare_server(server: FakeServer) -> None:
+    result = deploy(server, config())
+    assert result.release.name == "v1"
+    [web] = web_containers(server)
+    assert web.startswith("hello-web-v1-") and served(server, "hello.test") == [web]
+    assert f"{paths.ROOT}/apps/hello/route.json" in server.files
+    assert server.read(f"{paths.ROOT}/apps/hello/current") == "1\n"
+    assert state(server).live is not None and state(server).live.outcome == "live"
+    assert "hello" in server.networks and server.router_running
+    commands = [e["command"] for e in server.audit()]
+    assert any("docker run -d --name=dockyard-router" in c for c in commands)
+    assert all(e["exit"] == 0 for e in server.audit())
+
+
+def test_a_redeploy_switches_and_retires_the_old_release(server: FakeServer) -> None:
+    deploy(server, config())
+    old = web_containers(server)
+    result = deploy(server, config())
+    assert result.release.name == "v2"
+    [web] = web_containers(server)
+    assert web not in old and served(server, "hello.test") == [web]
+    releases = {r.name: r.outcome for r in state(server).releases}
+    assert releases == {"v1": "superseded", "v2": "live"}
+    retired = [e for e in server.audit() if e["command"].startswith("docker stop")]
+    assert retired and old[0] in retired[0]["command"]  # by the retirement, in the audit log
+
+
+def test_a_redeploy_costs_four_round_trips(server: FakeServer) -> None:
+    deploy(server, config())
+    before = server.round_trips
+    deploy(server, config())
+    assert server.round_trips - before == 4  # lock + facts, build, start, switch
+
+
+def test_rollback_goes_back_to_the_previous_image_and_environment(server: FakeServer) -> None:
+    deploy(server, config())
+    first_image = server.images["dockyard/hello:v1"]
+    deploy(server, config())
+    result = flows.rollback(runner(server, command="rollback"), config(), Progress(quiet=True),
+                            None)
+    assert result.release.name == "v3" and result.release.rollback_of == 1
+    assert server.images["dockyard/hello:v3"] == first_image
+    [web] = web_containers(server)
+    assert web.startswith("hello-web-v3-") and served(server, "hello.test") == [web]
+
+
+def test_rollback_without_a_previous_release_says_so(server: FakeServer) -> None:
+    deploy(server, config())
+    with pytest.raises(DockyardError) as info:
+        flows.rollback(runner(server), config(), Progress(quiet=True), None)
+    assert info.value.code == "DY054"
+
+
+def test_rollback_to_a_pruned_image_says_deploy_instead(server: FakeServer) -> None:
+    deploy(server, config())
+    deploy(server, config())
+    del server.images["dockyard/hello:v1"]
+    with pytest.raises(DockyardError) as info:
+        flows.rollback(runner(server), config(), Progress(quiet=True), 1)
+    assert info.value.code == "DY054" and "no longer on the server" in info.value.message
+
+
+def test_restart_replaces_the_containers_of_the_same_release(server: FakeServer) -> None:
+    deploy(server, config())
+    old = web_containers(server)
+    result = flows.restart(runner(server, command="restart"), config(), Progress(quiet=True))
+    [web] = web_containers(server)
+    assert result.release.name == "v1" and web != old[0] and web.startswith("hello-web-v1-")
+    assert served(server, "hello.test") == [web]
+
+
+def test_an_env_change_is_a_release_of_the_same_image(server: FakeServer) -> None:
+    deploy(server, config())
+    result, values = flows.env_release(runner(server, command="env set"), config(),
+                                       Progress(quiet=True), lambda env: {**env, "A": "1"},
+                                       restart=True)
+    assert result is not None and result.release.kind == "env" and values == {"A": "1"}
+    assert server.read(f"{paths.ROOT}/apps/hello/env.server") == "A=1\n"
+    assert "A=1" in server.read(f"{paths.ROOT}/apps/hello/env/v2.env")
+    assert server.images["dockyard/hello:v2"] == server.images["dockyard/hello:v1"]
+
+
+def test_an_env_change_without_restart_is_only_stored(server: FakeServer) -> None:
+    deploy(server, config())
+    result, _ = flows.env_release(runner(server), config(), Progress(quiet=True),
+                                  lambda env: {**env, "A": "1"}, restart=False)
+    assert result is None and [r.name for r in state(server).releases] == ["v1"]
+    view = status.app_view(runner(server), config())
+    assert view.env == "env changed, not applied"
+
+
+def test_env_set_before_the_first_deploy_is_stored_for_it(server: FakeServer) -> None:
+    result, _ = flows.env_release(runner(server), config(), Progress(quiet=True),
+                                  lambda env: {**env, "A": "1"}, restart=True)
+    assert result is None and server.read(f"{paths.ROOT}/apps/hello/env.server") == "A=1\n"
+    deploy(server, config())
+    assert "A=1" in server.read(f"{paths.ROOT}/apps/hello/env/v1.env")
+
+
+def test_rollback_brings_the_old_environment_back(server: FakeServer) -> None:
+    deploy(server, config())
+    flows.env_release(runner(server), config(), Progress(quiet=True),
+                      lambda env: {**env, "A": "2"}, restart=True)
+    flows.rollback(runner(server), config(), Progress(quiet=True), 1)
+    assert server.read(f"{paths.ROOT}/apps/hello/env.server") == ""
+
+
+# -- domains and TLS --------------------------------------------------------------------------
+
+def test_domains_are_added_and_removed_at_once(server: FakeServer) -> None:
+    deploy(server, config())
+    names, _ = domains.change(runner(server), config(), Progress(quiet=True),
+                              add=["www.hello.test"], remove=[])
+    assert names == ["hello.test", "www.hello.test"]
+    assert served(server, "www.hello.test") == web_containers(server)
+    names, _ = domains.change(runner(server), config(), Progress(quiet=True), add=[],
+                              remove=["www.hello.test"])
+    assert names == ["hello.test"] and served(server, "www.hello.test") == []
+    assert "www.hello.test" not in server.read(f"{paths.ROOT}/router/etc/hosts.map")
+
+
+def test_a_name_of_another_app_is_refused_and_nothing_changes(server: FakeServer) -> None:
+    deploy(server, config())
+    deploy(server, config("blog", domain="blog.test"))
+    before = dict(server.files)
+    with pytest.raises(DockyardError) as info:
+        domains.change(runner(server), config(), Progress(quiet=True), add=["blog.test"],
+                       remove=[])
+    assert info.value.code == "DY043" and "blog" in info.value.message
+    assert server.files == before
+
+
+TLS = PROXY + 'acme_email = "ops@example.com"\n'
+
+
+def tls_config(on: bool = True) -> Config:
+    return config(web="", proxy=TLS).model_copy(update={
+        "web": config().web.model_copy(update={"tls": on})})
+
+
+def test_https_is_ordered_at_the_first_deploy_and_redirects(server: FakeServer) -> None:
+    deploy(server, tls_config())
+    assert server.redirects("hello.test") and rc.cert_path("hello.test") in server.crt_list
+    assert "hello.test" in server.read(f"{paths.ROOT}/apps/hello/tls-domains")
+
+
+def test_turning_tls_off_stops_the_redirect_at_once_and_on_again_keeps_the_cert(
+        server: FakeServer) -> None:
+    deploy(server, tls_config())
+    serial = server.certs_loaded[rc.cert_path("hello.test")]
+    deploy(server, tls_config(on=False))
+    assert not server.redirects("hello.test")  # the running router
+    assert rc.cert_path("hello.test") not in server.crt_list  # the default cert on HTTPS
+    assert "hello.test" not in server.read(f"{paths.ROOT}/router/etc/tls.map")  # its files
+    assert server.read(f"{paths.ROOT}/apps/hello/tls-domains") == ""  # no more renewals
+    rows = status.app_view(runner(server), tls_config(on=False))
+    assert rows.state.route is not None and rows.state.route.tls is False
+    deploy(server, tls_config(on=True))
+    assert server.redirects("hello.test")
+    assert server.certs_loaded[rc.cert_path("hello.test")] == serial  # no new order
+
+
+# -- failures leave the old release serving ----------------------------------------------------
+
+def test_a_health_check_that_never_passes_changes_nothing(server: FakeServer) -> None:
+    deploy(server, config())
+    old = web_containers(server)
+    server.behaviors["web@v2"] = Behavior(healthy=False)
+    with pytest.raises(DockyardError) as info:
+        deploy(server, config())
+    assert info.value.code == "DY051" and "did not pass its health check" in info.value.message
+    assert web_containers(server) == old and served(server, "hello.test") == old
+    assert {r.name: r.outcome for r in state(server).releases} == {"v1": "live",
+                                                                  "v2": "failed"}
+
+
+def test_a_web_container_that_dies_at_start_is_reported(server: FakeServer) -> None:
+    deploy(server, config())
+    server.behaviors["web@v2"] = Behavior(boot=10, exits_after=0.1, logs="boom\n")
+    with pytest.raises(DockyardError) as info:
+        deploy(server, config())
+    assert info.value.code == "DY051" and "stopped before" in info.value.message
+    assert any("boom" in line for line in info.value.details or [])
+    assert len(web_containers(server)) == 1
+
+
+def test_a_failing_release_command_starts_nothing(server: FakeServer) -> None:
+    cfg = config(extra='[release]\ncommand = ["sh", "-c", "echo migrating; exit 3"]\n')
+    deploy(server, config())
+    old = web_containers(server)
+    server.behaviors["release@v2"] = Behavior(exit_code=3, output="migrating\n")
+    with pytest.raises(DockyardError) as info:
+        deploy(server, cfg)
+    assert info.value.code == "DY052" and "(exit 3)" in info.value.message
+    assert any("migrating" in line for line in info.value.details or [])
+    assert web_containers(server) == old and served(server, "hello.test") == old
+
+
+def test_a_process_that_exits_early_aborts_the_deploy(server: FakeServer) -> None:
+    cfg = config(extra='[processes]\nworker = ["sleep", "3600"]\n')
+    deploy(server, cfg)
+    server.behaviors["worker@v2"] = Behavior(exits_after=1, logs="crashing\n")
+    with pytest.raises(DockyardError) as info:
+        deploy(server, cfg)
+    assert info.value.code == "DY053"
+    procs = sorted((c.labels["dockyard.process"], c.labels["dockyard.release"])
+                   for c in server.app_containers("hello") if "dockyard.process" in c.labels)
+    assert procs == [("web", "1"), ("worker", "1")]
+
+
+def test_a_failed_build_changes_nothing(server: FakeServer) -> None:
+    deploy(server, config())
+    server.build_ok = False
+    with pytest.raises(DockyardError) as info:
+        deploy(server, config())
+    assert info.value.code == "DY056" and len(web_containers(server)) == 1
+
+
+def test_a_lock_held_by_another_deploy_refuses(server: FakeServer) -> None:
+    deploy(server, config())
+    server.locks[f"{paths.ROOT}/apps/hello/lock"] = (
+        '4242 {"user":"ann","host":"laptop","since":"now","command":"deploy"}')
+    with pytest.raises(DockyardError) as info:
+        deploy(server, config())
+    assert info.value.code == "DY050" and "ann@laptop (deploy)" in info.value.message
+
+
+# -- two apps, removal ------------------------------------------------------------------------
+
+def test_two_apps_share_the_router_without_touching_each_other(server: FakeServer) -> None:
+    deploy(server, config())
+    deploy(server, config("blog", domain="blog.test"))
+    hello = web_containers(server)
+    deploy(server, config("blog", domain="blog.test"))
+    assert web_containers(server) == hello and served(server, "hello.test") == hello
+    assert served(server, "blog.test") == web_containers(server, "blog")
+    slots = {r.app: r.slot for r in runner(server).read_one(
+        __import__("dockyard.state.snapshot", fromlist=["routes"]).routes()).routes}
+    assert slots == {"hello": 1, "blog": 2}
+
+
+def test_remove_takes_the_app_out_and_keeps_the_others(server: FakeServer) -> None:
+    deploy(server, config())
+    deploy(server, config("blog", domain="blog.test"))
+    removed = remove_app(runner(server, command="remove"), config(), Progress(quiet=True),
+                         volumes_too=False)
+    assert removed.done
+    assert server.app_containers("hello") == [] and served(server, "hello.test") == []
+    assert "hello" not in server.networks
+    assert not any(p.startswith(f"{paths.ROOT}/apps/hello/") for p in server.files)
+    assert "hello.test" not in server.read(f"{paths.ROOT}/router/etc/hosts.map")
+    assert served(server, "blog.test") == web_containers(server, "blog")
+
+
+def test_remove_drops_https_names_from_the_router_and_stops_renewing(
+        server: FakeServer) -> None:
+    deploy(server, tls_config())
+    remove_app(runner(server, command="remove"), tls_config(), Progress(quiet=True),
+               volumes_too=False)
+    assert not server.redirects("hello.test")
+    assert rc.cert_path("hello.test") not in server.crt_list
+    assert "hello.test" not in server.read(f"{paths.ROOT}/router/etc/tls.map")
+    assert "hello.test" not in server._wanted()
+
+
+# -- plans ------------------------------------------------------------------------------------
+
+def test_a_dry_run_prints_the_plan_and_changes_nothing(server: FakeServer) -> None:
+    deploy(server, config())
+    files, containers = dict(server.files), set(server.containers)
+    r = runner(server, dry_run=True)
+    flows.deploy(r, config(), HELLO, Progress(quiet=True))
+    plan = r.out.getvalue()  # type: ignore[attr-defined]
+    assert server.files == files and set(server.containers) == containers
+    changes = [line for line in plan.split("\n") if line and not line.startswith("#")]
+    assert any("build.sh dockyard/hello:v2" in line for line in changes)
+    assert any(line.startswith("docker run -d --name=hello-web-v2-") for line in changes)
+    assert any("set server slot01/" in line and "state ready" in line for line in changes)
+
+
+def test_a_dry_run_on_a_bare_server(server: FakeServer) -> None:
+    r = runner(server, dry_run=True)
+    flows.deploy(r, config(), HELLO, Progress(quiet=True))
+    plan = r.out.getvalue()  # type: ignore[attr-defined]
+    assert server.files == {} and server.containers == {}
+    assert "install -d -m 0750 /var/lib/dockyard /var/lib/dockyard/apps" in plan
+    assert "docker run -d --name=dockyard-router" in plan
+
+
+def test_explain_says_why_and_what_a_failure_means_for_each_line(server: FakeServer) -> None:
+    deploy(server, config())
+    r = runner(server, explain=True)
+    flows.deploy(r, config(), HELLO, Progress(quiet=True))
+    lines = r.out.getvalue().split("\n")  # type: ignore[attr-defined]
+    for i, line in enumerate(lines):
+        if line and not line.startswith("    # "):
+            assert lines[i + 1].startswith("    # why: "), line
+            assert lines[i + 2].startswith("    # if it fails: "), line
+
+
+# -- cut connections ----------------------------------------------------------------------------
+
+REDEPLOY_TRIPS = 4  # lock + facts, build, start, switch
+
+
+@pytest.mark.parametrize(("at", "after"), [(k, after) for k in range(1, REDEPLOY_TRIPS + 1)
+                                           for after in (False, True)])
+def test_a_cut_connection_leaves_a_serving_release_and_the_next_deploy_repairs(
+        server: FakeServer, at: int, after: bool) -> None:
+    deploy(server, config())
+    server.cut_at, server.cut_after = server.round_trips + at, after
+    with pytest.raises(HostError):
+        deploy(server, config())
+    server.cut_at = None
+    assert len(served(server, "hello.test")) >= 1, "nothing serves after the cut"
+    _repaired_by_the_next_deploy(server)
+
+
+def _repaired_by_the_next_deploy(server: FakeServer) -> None:
+    server.finish_retirements()
+    result = deploy(server, config())
+    server.finish_retirements()
+    [web] = web_containers(server)
+    assert served(server, "hello.test") == [web]
+    assert web.startswith(f"hello-web-{result.release.name}-")
+    live = [r.name for r in state(server).releases if r.outcome == "live"]
+    assert live == [result.release.name]
+    procs = [c for c in server.app_containers("hello") if c.labels.get("dockyard.process")]
+    assert len(procs) == 1
+
+
+def _first_deploy_trips() -> int:
+    server = FakeServer()
+    deploy(server, config())
+    return server.round_trips
+
+
+@pytest.mark.parametrize(("at", "after"), [(k, after) for k in range(1, _first_deploy_trips())
+                                           for after in (False, True)])
+def test_a_cut_first_deploy_is_finished_by_the_next_one(server: FakeServer, at: int,
+                                                        after: bool) -> None:
+    server.cut_at, server.cut_after = at, after
+    with pytest.raises(HostError):
+        deploy(server, config())
+    server.cut_at = None
+    _repaired_by_the_next_deploy(server)
