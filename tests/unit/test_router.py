@@ -138,3 +138,43 @@ def test_every_backend_answers_503_in_maintenance() -> None:
 def test_server_names_are_unique_across_backends() -> None:
     names = [n for slot in range(1, rc.SLOTS + 1) for n in rc.server_names(slot)]
     assert len(names) == len(set(names)) == rc.SLOTS * rc.SERVERS
+
+
+RING = (
+    "<6>2026-12-02T00:05:15.653865+00:00 127.0.0.1:51996 [02/Dec/2026:00:05:15.653] http "
+    'slot01/slot01-web1 0/0/0/1/1 200 74 - - ---- 1/1/0/0/0 0/0 "GET /x HTTP/1.1"\n'
+    "<6>2026-12-02T00:05:15.664962+00:00 127.0.0.1:52010 [02/Dec/2026:00:05:15.664] http "
+    'no_app/<NOSRV> 0/-1/-1/-1/0 404 83 - - LR-- 1/1/0/0/0 0/0 "GET / HTTP/1.1"\n'
+    "<3>2026-12-02T00:05:18.679588+00:00 127.0.0.1:52014 [02/Dec/2026:00:05:15.673] https "
+    'slot02/slot02-web1 0/0/-1/-1/3006 503 217 - - SC-- 1/1/0/0/3 0/0 "POST /y?a=1 HTTP/1.1"\n'
+    "<1>2026-12-02T00:05:19.000000+00:00 Server slot02/slot02-web1 is DOWN, reason: Layer4 "
+    "connection problem\n")
+
+
+def test_the_request_log_is_read_from_the_rings() -> None:
+    from datetime import datetime
+
+    from dockyard.router import logs
+
+    apps = {"slot01": "hello", "slot02": "blog"}
+    found = logs.parse(RING, apps)
+    assert [(r.app, r.status, r.method, r.path, r.took_ms) for r in found[:3]] == [
+        ("hello", 200, "GET", "/x", 1), ("", 404, "GET", "/", 0),
+        ("blog", 503, "POST", "/y?a=1", 3006)]
+    assert [r.error for r in found] == [False, False, True, True]
+    assert found[3].event.startswith("Server slot02/slot02-web1 is DOWN")
+    assert [r.path for r in found if logs.keep(r, status="5xx")] == ["/y?a=1"]
+    assert [r.path for r in found if logs.keep(r, status="404,503")] == ["/", "/y?a=1"]
+    assert [r.path for r in found if logs.keep(r, app="hello")] == ["/x"]
+    late = datetime.fromisoformat("2026-12-02T00:05:16+00:00")
+    assert [r.status for r in found if logs.keep(r, since=late)] == [503, 0]
+    both = logs.merged(found[:2], found[2:] + found[:1])
+    assert [r.path for r in both] == ["/x", "/", "/y?a=1", ""]  # each once, oldest first
+    assert "blog  503  POST /y?a=1  3006 ms" in found[2].line()
+
+
+def test_the_router_keeps_its_request_log_in_memory_not_in_dockers_log() -> None:
+    text = rc.render([rc.Route(app="a", slot=1, port=80)], socket_gid=0)
+    assert "log stdout" not in text
+    assert "log ring@requests local0 info" in text and "log ring@errors local0 err" in text
+    assert "option log-separate-errors" in text

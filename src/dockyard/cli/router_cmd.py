@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import timedelta
 from typing import Annotated
 
 import typer
 
-from dockyard.certs import acme
+from dockyard import values
 from dockyard.certs.ensure import ensure_certs
-from dockyard.cli.context import get
+from dockyard.cli.context import AppContext, get
+from dockyard.config.duration import parse_duration
+from dockyard.docker import networks
+from dockyard.errors import DockyardError
+from dockyard.router import config as rc
+from dockyard.router import logs as logs_mod
 from dockyard.router.ensure import recreate_router
 from dockyard.server.setup import state_dir_commands
 from dockyard.state import proxy as proxy_state
@@ -34,14 +42,20 @@ def apply(
     runner.scripts_ready = snap.scripts
     new = proxy_state.applied(cfg, snap.proxy)
     changed = proxy_state.changed_keys(snap.proxy, new)
-    if snap.proxy is not None and not changed:
+    moves = snap.router.on_legacy_network
+    if snap.proxy is not None and not changed and not moves:
         obj.say(f"{runner.host.label}: the router settings already match; nothing to do")
         return
-    recreate = snap.router.exists and any(k in proxy_state.RECREATE_KEYS for k in changed)
+    recreate = snap.router.exists and (
+        moves or any(k in proxy_state.RECREATE_KEYS for k in changed))
     obj.err.print(f"on {runner.host.label}, for every app on this server:")
     for key in changed:
         before = "(unset)" if snap.proxy is None else repr(getattr(snap.proxy, key))
         obj.err.print(f"  [proxy] {key}: {before} -> {getattr(new, key)!r}")
+    if moves:
+        obj.err.print(f"  the router moves from its earlier network "
+                      f"({networks.LEGACY_ROUTER_NETWORK}) to {networks.ROUTER_NETWORK}: then "
+                      "its published ports never move when an app's network comes or goes")
     if recreate:
         obj.err.print("  the dockyard-router container will be recreated (ports and image "
                       "are fixed when it starts): every app is unreachable for about a "
@@ -64,4 +78,67 @@ def apply(
         obj.say(f"{runner.host.label}: router settings {done}")
 
 
-__all__ = ["acme", "app"]
+
+@app.command("logs")
+def logs(
+    ctx: typer.Context,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new requests.")]
+    = False,
+    app_name: Annotated[str | None, typer.Option(
+        "--app", metavar="APP", help="Only this app's requests (default: every app).")] = None,
+    status: Annotated[str | None, typer.Option(
+        "--status", metavar="CODES", help="Only these statuses: 503, 5xx, or 4xx,5xx.")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="DURATION", help="Only the last DURATION, e.g. 10m.")] = None,
+) -> None:
+    """The router's recent requests, from its memory: the last ~40,000 requests, and the
+    last ~10,000 that ended in an error (5xx, aborts, timeouts); a router restart empties
+    them. An app's own output is `dockyard logs`."""
+    obj = get(ctx)
+    if status is not None and not logs_mod.STATUS.fullmatch(status):
+        raise DockyardError("DY005", f"--status {values.shown(status)}: write a status such as "
+                            "503, a class such as 5xx, or a list: 4xx,5xx")
+    cutoff = None
+    if since is not None:
+        try:
+            seconds = parse_duration(since)
+        except ValueError as exc:
+            raise DockyardError("DY005", f"--since: {exc}") from None
+        cutoff = logs_mod.now() - timedelta(seconds=seconds)
+    if app_name is not None:
+        try:
+            values.app_name(app_name)
+        except ValueError as exc:
+            raise DockyardError("DY005", f"--app: {exc}") from None
+    runner = obj.runner()
+    routes = runner.read_one(snapshot.routes())
+    apps = {r.backend: r.app for r in routes.routes}
+    if app_name is not None and app_name not in apps.values():
+        known = ", ".join(sorted(apps.values())) or "none"
+        raise DockyardError("DY055", f"{app_name} has no route on {runner.host.label}; the "
+                            f"apps there: {known}")
+
+    def wanted(r: logs_mod.Request) -> bool:
+        return logs_mod.keep(r, app=app_name, status=status, since=cutoff)
+
+    requests = logs_mod.parse(runner.api(logs_mod.show(rc.REQUESTS_RING)), apps)
+    errors = logs_mod.parse(runner.api(logs_mod.show(rc.ERRORS_RING)), apps)
+    found = [r for r in logs_mod.merged(requests, errors) if wanted(r)]
+    if obj.json and not follow:
+        obj.emit_json([r.as_dict() for r in found])
+        return
+    for request in found:
+        _print_request(obj, request)
+    if follow:
+        for line in runner.api_stream(logs_mod.show(rc.REQUESTS_RING, follow=True)):
+            new = logs_mod.parse_line(line, apps)
+            if new is not None and wanted(new):
+                _print_request(obj, new)
+
+
+def _print_request(obj: AppContext, request: logs_mod.Request) -> None:
+    if obj.json:
+        sys.stdout.write(json.dumps(request.as_dict()) + "\n")
+    else:
+        sys.stdout.write(values.printable(request.line()) + "\n")
+    sys.stdout.flush()
