@@ -39,7 +39,7 @@ from dockyard.host.base import Clock, Completed, Entry, Held, Host
 from dockyard.host.spec import HostSpec
 from dockyard.router import config as rc
 from dockyard.router import container as router
-from dockyard.state import paths
+from dockyard.state import paths, snapshot
 
 ROOT = paths.ROOT
 
@@ -62,6 +62,7 @@ class Behavior:
     healthy: bool = True  # answers its health check
     boot: float = 0.5  # seconds until it answers
     exits_after: float | None = None  # exits (code 1) this long after starting
+    restarts: bool = False  # ... and its restart policy starts it again (seen running)
     exit_code: int = 0  # for one-off containers (the release command)
     output: str = ""
     logs: str = "started\n"
@@ -84,9 +85,15 @@ class Container:
 
     def status(self, now: float) -> str:
         if self.state == "running" and self.behavior.exits_after is not None and \
-                now - self.started >= self.behavior.exits_after:
+                now - self.started >= self.behavior.exits_after and not self.behavior.restarts:
             self.state = "exited"
         return self.state
+
+    def restart_count(self, now: float) -> int:
+        after = self.behavior.exits_after
+        if self.state != "running" or not self.behavior.restarts or after is None:
+            return 0
+        return int((now - self.started) / after)
 
 
 @dataclass
@@ -123,6 +130,12 @@ class FakeServer:
         #: retirements run when started (False: they wait for finish_retirements())
         self.retire_at_once = True
         self.failing: list[Callable[[list[str]], int | None]] = []
+        #: Times Docker moved the router's published ports to another of its networks (it
+        #: takes them from the network whose name sorts first): each move refuses
+        #: connections for a moment and cuts those its port proxy carried.
+        self.port_moves: list[tuple[str, str]] = []
+        #: Run once each, just before a routes compare-and-swap write (another app writing).
+        self.before_routes_write: list[Callable[[], None]] = []
         # the router's live state (when dockyard-router runs)
         self.maps: dict[str, dict[str, str]] = {}
         self.backends: dict[str, dict[str, Server]] = {}
@@ -300,6 +313,8 @@ class FakeServer:
         if len(data) != size:
             return 1, "", "incomplete write\n"
         if len(args) > 2:
+            while self.before_routes_write:
+                self.before_routes_write.pop(0)()
             have = hashlib.sha256(self.routes_text().encode()).hexdigest()
             if have != args[2]:
                 return 75, self.routes_text(), ""
@@ -332,10 +347,11 @@ class FakeServer:
         return 0, f"Successfully tagged {tag}\nimage {self.images[tag]}\n", ""
 
     def sh_prune(self, args: list[str], stdin: bytes | None) -> tuple[int, str, str]:
-        app, keep = args[0], set(args[1:])
+        app, upto, keep = args[0], int(args[1]), set(args[2:])
         used = {c.image for c in self.containers.values()}
         for ref in [r for r in self.images if r.startswith(f"dockyard/{app}:v")]:
-            if ref.rsplit(":v", 1)[1] not in keep and ref not in used:
+            number = ref.rsplit(":v", 1)[1]
+            if number not in keep and int(number) <= upto and ref not in used:
                 del self.images[ref]
         return 0, "", ""
 
@@ -477,20 +493,29 @@ class FakeServer:
     def docker_inspect(self, opts: dict[str, list[str]], pos: list[str],
                        stdin: bytes | None) -> tuple[int, str, str]:
         fmt = (opts.get("--format") or opts.get("-f") or [""])[0]
+        if fmt == snapshot.HELPERS_FORMAT:
+            out, err = "", ""
+            for name in pos:
+                found = self.containers.get(name)
+                if found is None:
+                    err += f"Error: No such container: {name}\n"
+                    continue
+                state = found.status(self.clock.now())
+                out += (f"/{name}\t{str(state == 'running').lower()}\t{state}\t"
+                        f"2026-12-01T00:00:00Z\t{found.labels.get('dockyard.config', '')}\t"
+                        f"{' '.join(found.networks)} \n")
+            return (1 if err else 0), out, err
         c = self.containers.get(pos[0])
         if c is None:
             return 1, "", f"Error: No such object: {pos[0]}\n"
         state = c.status(self.clock.now())
         if fmt == ctr.STATE_FORMAT:
-            return 0, f"{state} {str(state == 'running').lower()} 0 2026-12-01T00:00:00Z\n", ""
-        if fmt == router.INSPECT_FORMAT:
-            running = str(state == "running").lower()
-            return 0, f"{running}|2026-12-01T00:00:00Z|{' '.join(c.networks)} \n", ""
+            restarts = c.restart_count(self.clock.now())
+            return 0, (f"{state} {str(state == 'running').lower()} {restarts} "
+                       "2026-12-01T00:00:00Z\n"), ""
         if "NetworkSettings.Networks" in fmt and "IPAddress" in fmt:
             network = fmt.split('"')[1]
             return 0, c.networks.get(network, "") + "\n", ""
-        if "dockyard.config" in fmt:
-            return 0, f"{c.labels.get('dockyard.config', '')} {state}\n", ""
         return 1, "", f"format not emulated: {fmt}\n"
 
     def docker_ps(self, opts: dict[str, list[str]], pos: list[str],
@@ -510,7 +535,7 @@ class FakeServer:
             for key, value in [*c.labels.items(), ("dockyard.process", ""),
                                ("dockyard.release", ""), ("dockyard.accessory", ""),
                                ("dockyard.accessory.type", ""), ("dockyard.config", ""),
-                               ("dockyard.slots", "")]:
+                               ("dockyard.slots", ""), ("dockyard.role", "")]:
                 out = out.replace('{{.Label "' + key + '"}}', value)
             out += "\n"
         return 0, out, ""
@@ -527,13 +552,28 @@ class FakeServer:
         network, name = pos
         if network not in self.networks:
             return 1, "", "no such network\n"
+        before = self.ports_network(name)
         self.containers[name].networks[network] = f"10.1.{len(self.networks)}.{next(self._ips)}"
+        self._ports_follow(name, before)
         return 0, "", ""
+
+    def ports_network(self, name: str) -> str:
+        """The network a container's published ports go through: Docker's gateway endpoint,
+        the one whose network name sorts first (all of Dockyard's are alike otherwise)."""
+        c = self.containers.get(name)
+        return min(c.networks) if c and c.networks else ""
+
+    def _ports_follow(self, name: str, before: str) -> None:
+        after = self.ports_network(name)
+        if name == router.NAME and before and after != before:
+            self.port_moves.append((before, after))
 
     def docker_network_disconnect(self, opts: dict[str, list[str]], pos: list[str],
                                   stdin: bytes | None) -> tuple[int, str, str]:
         network, name = pos
+        before = self.ports_network(name)
         self.containers[name].networks.pop(network, None)
+        self._ports_follow(name, before)
         return 0, "", ""
 
     def docker_network_rm(self, opts: dict[str, list[str]], pos: list[str],
@@ -571,9 +611,9 @@ class FakeServer:
 
     def docker_image_inspect(self, opts: dict[str, list[str]], pos: list[str],
                              stdin: bytes | None) -> tuple[int, str, str]:
-        ref = pos[0]
-        return (0, self.images[ref] + "\n", "") if ref in self.images else (
-            1, "", f"Error: No such image: {ref}\n")
+        out = "".join(self.images[ref] + "\n" for ref in pos if ref in self.images)
+        err = "".join(f"Error: No such image: {ref}\n" for ref in pos if ref not in self.images)
+        return (1 if err else 0), out, err
 
     def docker_image_ls(self, opts: dict[str, list[str]], pos: list[str],
                         stdin: bytes | None) -> tuple[int, str, str]:

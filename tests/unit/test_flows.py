@@ -9,9 +9,9 @@ holds, and that a failure at any point leaves a serving release.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from dockyard.config.loader import parse_config
 from dockyard.config.model import Config
@@ -19,10 +19,13 @@ from dockyard.deploy import deploy as flows
 from dockyard.deploy import domains, status
 from dockyard.deploy.progress import Progress
 from dockyard.deploy.remove import remove_app
+from dockyard.docker import networks
 from dockyard.errors import DockyardError, HostError
 from dockyard.host.runner import Invocation, Runner
 from dockyard.router import config as rc
-from dockyard.state import paths
+from dockyard.router import container as router
+from dockyard.router.ensure import recreate_router
+from dockyard.state import paths, snapshot
 from dockyard.state.releases import read_state
 from tests.fake import Behavior, FakeHost, FakeServer
 from tests.helpers import REPO
@@ -270,10 +273,14 @@ def test_a_failing_release_command_starts_nothing(server: FakeServer) -> None:
     assert web_containers(server) == old and served(server, "hello.test") == old
 
 
-def test_a_process_that_exits_early_aborts_the_deploy(server: FakeServer) -> None:
+@pytest.mark.parametrize("restarts", [False, True], ids=["exited", "restarted-by-its-policy"])
+def test_a_process_that_exits_early_aborts_the_deploy(server: FakeServer, restarts: bool) -> None:
+    """Also when its restart policy started it again and it is seen running between two
+    crashes (its restart count tells)."""
     cfg = config(extra='[processes]\nworker = ["sleep", "3600"]\n')
     deploy(server, cfg)
-    server.behaviors["worker@v2"] = Behavior(exits_after=1, logs="crashing\n")
+    server.behaviors["worker@v2"] = Behavior(exits_after=1, restarts=restarts,
+                                             logs="crashing\n")
     with pytest.raises(DockyardError) as info:
         deploy(server, cfg)
     assert info.value.code == "DY053"
@@ -311,6 +318,60 @@ def test_two_apps_share_the_router_without_touching_each_other(server: FakeServe
     slots = {r.app: r.slot for r in runner(server).read_one(
         __import__("dockyard.state.snapshot", fromlist=["routes"]).routes()).routes}
     assert slots == {"hello": 1, "blog": 2}
+
+
+def test_two_first_deploys_at_once_never_share_a_router_slot(server: FakeServer) -> None:
+    """Another app claims the lowest free slot between this deploy's read and its write: the
+    write is refused (the routes changed), and this deploy takes the next free slot."""
+    other = rc.Route(app="blog", slot=1, port=8080, tls=False, domains=["blog.test"])
+    server.before_routes_write.append(
+        lambda: server.files.__setitem__(f"{paths.APPS}/blog/route.json", other.to_json()))
+    deploy(server, config())
+    routes = runner(server).read_one(
+        __import__("dockyard.state.snapshot", fromlist=["routes"]).routes()).routes
+    assert {r.app: r.slot for r in routes} == {"blog": 1, "hello": 2}
+    assert served(server, "hello.test") == web_containers(server)
+    assert "hello.test slot02" in server.read(f"{paths.ROOT}/router/etc/hosts.map")
+
+
+def test_apps_coming_and_going_never_move_the_routers_ports(server: FakeServer) -> None:
+    """Docker gives a container's published ports to its network that sorts first by name:
+    the router's own network sorts before every app's, whatever the apps are called."""
+    deploy(server, config("zed", domain="zed.test"))
+    for name in ("aaa", "blog", "dockyard-x", "a"):
+        deploy(server, config(name, domain=f"{name}.test"))
+    remove_app(runner(server, app="aaa", command="remove"), config("aaa", domain="aaa.test"),
+               Progress(quiet=True), volumes_too=False)
+    assert server.port_moves == []
+    assert server.ports_network(router.NAME) == networks.ROUTER_NETWORK
+
+
+def test_a_router_on_the_earlier_network_is_flagged_and_moved_by_router_apply(
+        server: FakeServer) -> None:
+    deploy(server, config("zed", domain="zed.test"))
+    # the router as earlier versions made it: on "dockyard"
+    del server.networks[networks.ROUTER_NETWORK]
+    server.networks[networks.LEGACY_ROUTER_NETWORK] = {"dockyard.role": "network"}
+    nets = server.containers[router.NAME].networks
+    nets[networks.LEGACY_ROUTER_NETWORK] = nets.pop(networks.ROUTER_NETWORK)
+    progress = Progress(quiet=True)
+    progress.console = Console(file=io.StringIO(), width=300)
+    flows.deploy(runner(server, app="blog"), config("blog", domain="blog.test"), HELLO, progress)
+    assert server.port_moves == [("dockyard", "blog")]  # what the old name did
+    warned = progress.console.file.getvalue()  # type: ignore[attr-defined]
+    assert "router apply --yes" in warned and "earlier network" in warned
+
+    run = runner(server, command="router apply")
+    names = snapshot.facts(None, config())
+    snap = snapshot.assemble(list(names), run.read(*names.values()))
+    assert snap.router.on_legacy_network
+    recreate_router(run, config().proxy, snap)
+    assert set(server.containers[router.NAME].networks) == {"Dockyard", "zed", "blog"}
+    assert networks.LEGACY_ROUTER_NETWORK not in server.networks
+    assert served(server, "zed.test") and served(server, "blog.test")
+    server.port_moves.clear()
+    deploy(server, config("aaa", domain="aaa.test"))
+    assert server.port_moves == []
 
 
 def test_remove_takes_the_app_out_and_keeps_the_others(server: FakeServer) -> None:

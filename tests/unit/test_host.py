@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shlex
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -135,9 +133,9 @@ def test_a_lock_is_held_until_released_and_reads_facts_under_it(tmp_path: Path) 
     echo = fact(["echo", "under the lock"], lambda a: a.out.strip())
     with r.lock("hello", "deploy", read=[echo]) as values:
         assert values == ["under the lock"]
-        with pytest.raises(DockyardError) as info:
-            with runner(LocalRoot(tmp_path))[0].lock("hello", "deploy"):
-                pass
+        with pytest.raises(DockyardError) as info, \
+                runner(LocalRoot(tmp_path))[0].lock("hello", "deploy"):
+            pass
         assert info.value.code == "DY050" and "(deploy) since" in info.value.message
     with r.lock("hello", "deploy"):  # released: taken again
         pass

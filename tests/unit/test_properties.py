@@ -19,20 +19,19 @@ from dockyard.accessories import commands as acc_cmds
 from dockyard.accessories.spec import resolve_all
 from dockyard.certs import acme
 from dockyard.config.model import Config
-from dockyard.deploy import build
-from dockyard.docker import containers as ctr
-from dockyard.deploy import rollout
+from dockyard.deploy import build, rollout
 from dockyard.deploy.progress import Progress
 from dockyard.deploy.target import Target
+from dockyard.docker import containers as ctr
 from dockyard.docker import engine, networks
+from dockyard.host.command import Command
 from dockyard.host.local import LocalHost
 from dockyard.host.runner import Invocation, Runner
-from dockyard.host.command import Command
 from dockyard.router import api
 from dockyard.router import config as rc
 from dockyard.router import container as router
 from dockyard.state import env as env_state
-from tests.strategies import FUZZ, HOSTILE, configs, env_keys, env_values
+from tests.strategies import FUZZ, HOSTILE, app_names, configs, env_keys, env_values
 
 
 def _target(cfg: Config) -> Target:
@@ -123,3 +122,11 @@ def test_an_env_file_reads_back_as_written(env: dict[str, str]) -> None:
     assert env_state.parse_env_file(env_state.format_env(env)) == env
     dotenv = env_state.format_dotenv(env)
     assert env_state.parse_dotenv(dotenv) == env
+
+
+@FUZZ
+@given(app_names)
+def test_the_routers_network_sorts_before_every_apps_network(app: str) -> None:
+    """Docker publishes a container's ports through its network that sorts first by name: the
+    router's own must win against any app's (docker/networks.py)."""
+    assert networks.app_network(app) > networks.ROUTER_NETWORK

@@ -136,4 +136,4 @@ def test_router_container_publishes_proxy_ports_and_is_labelled() -> None:
     assert argv[-2:] == ["--", "img"]
     assert "--volume=/var/lib/dockyard/router/etc:/usr/local/etc/haproxy:ro" in argv
     assert "--volume=/var/lib/dockyard/router/run:/run/dockyard" in argv
-    assert "--group-add=7" in argv and "--network=dockyard" in argv
+    assert "--group-add=7" in argv and "--network=Dockyard" in argv

@@ -171,14 +171,16 @@ def tag(source: str, target: str) -> Command:
     return change(["docker", "tag", "--", source, target], f"name this release's image {target}")
 
 
-def prune(app: str, keep: list[int]) -> Command:
-    """Remove release images not in ``keep``, then the app's dangling ones (by label: never
-    another project's images): one command."""
+def prune(app: str, live: int, keep: list[int], log: str) -> Command:
+    """Remove release images up to ``live`` not in ``keep``, then the app's dangling ones
+    (by label: never another project's images), on the server after this command returns
+    (removing an image's layers takes a while on a busy server; nothing waits for it)."""
     kept = ", ".join(f"v{n}" for n in keep) or "none"
-    return change(scripts.argv("prune", app, *(str(n) for n in keep)),
+    return change(scripts.argv("spawn", log, "sh", scripts.path("prune"), app, str(live),
+                               *(str(n) for n in keep)),
                   f"keep the images of {kept} (keep_releases) and remove {app}'s older and "
-                  "dangling images", if_fails="old images stay on the server (disk); the "
-                  "next deploy prunes them")
+                  "dangling images, on the server after this command returns",
+                  if_fails="old images stay on the server (disk); the next deploy prunes them")
 
 
 @dataclass

@@ -291,7 +291,7 @@ def _prune(t: Target, live: int) -> Command:
         keep.add(t.state.current)
     newest = max(good, default=0)
     keep |= {n for n, o in outcomes.items() if o == Outcome.PENDING and n > newest}
-    return builder.prune(t.app, sorted(keep))
+    return builder.prune(t.app, live, sorted(keep), f"{t.app_dir}/prune.log")
 
 
 __all__ = ["FAILS", "Result", "deploy", "env_release", "restart", "rollback", "scripts"]

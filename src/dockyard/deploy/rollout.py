@@ -144,10 +144,11 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
             if runner.verbose and ran.out.strip():
                 progress.note(runner.redact(ran.out.rstrip()))
         address = results[-1].out.strip() if results[-1].ok else ""
+    up_since = clock.now()  # the processes started at the end of that round trip
     try:
         with progress.step(f"wait until the router reports {web.name} healthy", "healthy"):
             _add_to_router(t, route, server, address or PLANNED_ADDRESS, web.name)
-            _wait_ready(t, route.backend, server, web, procs, started)
+            _wait_ready(t, route.backend, server, web, procs, up_since)
     except BaseException:
         _abandon(t, [c.name for c in containers], route.backend, server)
         raise
@@ -280,7 +281,7 @@ def _wait_ready(t: Target, backend: str, server: str, web: ctr.ContainerSpec,
                 seen.healthy = st.status == "DRAIN" and st.check.startswith("L7OK")
         now = clock.now()
         if not seen.settled and now - started >= PROCESS_SETTLE:
-            alive = runner.read(*(ctr.running(p.name) for p in procs))
+            alive = runner.read(*(ctr.stayed_up(p.name) for p in procs))
             for spec, up in zip(procs, alive, strict=True):
                 if not up:
                     raise DockyardError(

@@ -27,7 +27,7 @@ from dockyard.state import env as env_state
 from dockyard.state import paths, snapshot
 from dockyard.state import proxy as proxy_state
 from dockyard.state.releases import AppState
-from dockyard.state.snapshot import Snapshot
+from dockyard.state.snapshot import Routes, Snapshot
 
 from .progress import Progress
 
@@ -111,6 +111,12 @@ def prepare(t: Target, *, create: bool = True) -> None:
         changes.append(networks.create(t.network, app=t.app))
         snap.networks.add(t.network)
     runner.change_all(changes)
+    if snap.router.on_legacy_network:
+        t.progress.warn(
+            f"the router on {runner.host.label} is on its earlier network "
+            f"({networks.LEGACY_ROUTER_NETWORK}): Docker may move its published ports when an "
+            "app's network comes or goes, refusing connections for a moment; run `dockyard "
+            "router apply --yes` once (it restarts the router) to move it")
     if not (snap.router.running and t.network in snap.router.networks):
         ensure_router(runner, t.settings, snap, app_network=t.network)
     if t.route is None:
@@ -141,15 +147,21 @@ def allocate_route(t: Target) -> rc.Route:
     router lock, if no other app changed the routes meanwhile: two first deploys never take
     the same slot)."""
     writer = t.writer()
-    used = {r.slot for r in writer.routes.routes}
-    free = [s for s in range(1, rc.SLOTS + 1) if s not in used]
-    if not free:
-        raise DockyardError(
-            "DY042", f"the router on {t.runner.host.label} already serves {rc.SLOTS} apps, "
-            "its maximum; remove an app (dockyard remove) or use another server")
-    route = follow_config(t, rc.Route(app=t.app, slot=free[0], port=t.config.web.port,
-                                      tls=t.config.web.tls))
-    route.domains = list(t.config.web.domains)
-    writer.commit(t.app, route, why=f"give {t.app} router slot {route.backend}", maps=False)
+
+    def claim(routes: Routes) -> rc.Route:
+        """The lowest slot free in ``routes`` (computed again when another app wrote)."""
+        used = {r.slot for r in routes.others(t.app)}
+        free = [s for s in range(1, rc.SLOTS + 1) if s not in used]
+        if not free:
+            raise DockyardError(
+                "DY042", f"the router on {t.runner.host.label} already serves {rc.SLOTS} "
+                "apps, its maximum; remove an app (dockyard remove) or use another server")
+        route = follow_config(t, rc.Route(app=t.app, slot=free[0], port=t.config.web.port,
+                                          tls=t.config.web.tls))
+        route.domains = list(t.config.web.domains)
+        return route
+
+    route = writer.commit(t.app, claim, why=f"give {t.app} a router slot", maps=False)
+    assert route is not None
     t.snap.routes = writer.routes
     return route

@@ -114,6 +114,19 @@ def running(name: str) -> Fact[bool]:
                 f"is {name} still running?")
 
 
+def stayed_up(name: str) -> Fact[bool]:
+    """Is the container running and was it never restarted? A process that exits at once is
+    restarted by its policy and may be caught running between two crashes: its restart count
+    tells."""
+    def parse(answer: Answer) -> bool:
+        fields = answer.out.split()
+        return (answer.ok and len(fields) >= 3 and fields[0] == "running"
+                and fields[1] == "true" and fields[2] == "0")
+
+    return fact(["docker", "inspect", f"--format={STATE_FORMAT}", "--", name], parse,
+                f"is {name} still running, never restarted?")
+
+
 def address(name: str, network: str) -> Fact[str]:
     return fact(["docker", "inspect",
                  f'--format={{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}',

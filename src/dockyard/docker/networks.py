@@ -1,11 +1,21 @@
-"""Docker networks: one per app (its containers and accessories), plus ``dockyard`` for the
-router itself. Builders only."""
+"""Docker networks: one per app (its containers and accessories, named after the app), plus
+``Dockyard`` for the router itself. Builders only.
+
+Why a capital D: a container on several networks gets its published ports through the one
+Docker picks as its gateway, and Docker picks the network whose name sorts first. App names
+are lowercase, so ``Dockyard`` sorts before every app's network, and the router's ports stay
+where they are when an app's network comes (first deploy) or goes (remove). With the old
+name, ``dockyard``, an app named ``blog`` took the ports over on its first deploy: Docker
+moved them (its port proxy restarted), refusing new connections for a moment and cutting
+those it proxied."""
 
 from __future__ import annotations
 
 from dockyard.host.command import Command, change, query
 
-ROUTER_NETWORK = "dockyard"
+ROUTER_NETWORK = "Dockyard"
+#: The router's network in earlier versions: ``router apply`` moves a router still on it.
+LEGACY_ROUTER_NETWORK = "dockyard"
 
 
 def app_network(app: str) -> str:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from dockyard.errors import DockyardError, HostError
@@ -65,11 +65,12 @@ class Entry:
     check: bool = False  # stop the batch when it fails
     stdin: bool = False  # reads the batch's stdin (one entry at most)
     prefix: str = ""  # the audit line's fields
+    parallel: bool = False  # a read: runs at the same time as the reads next to it
 
     @property
     def flags(self) -> str:
         return ("a" if self.audit else "") + ("c" if self.check else "") + (
-            "i" if self.stdin else "") or "-"
+            "i" if self.stdin else "") + ("p" if self.parallel else "") or "-"
 
 
 @dataclass
@@ -240,6 +241,16 @@ class Host(ABC):
         return Held(proc, parse_frames(data, len(entries)) if entries else [])
 
     # -- the router's Runtime API ---------------------------------------------------------
+    def api_stream(self, remote_socket: str, line: str) -> Iterator[str]:
+        """A Runtime API command that keeps answering, line by line."""
+        if self._api_path is None:
+            self._api_path = self.api_socket(remote_socket)
+        try:
+            yield from stream_lines(self._api_path, line)
+        except OSError as exc:
+            raise HostError("DY041", f"lost the connection to the router's Runtime API on "
+                            f"{self.label} ({exc})") from None
+
     def api(self, remote_socket: str, line: str, *, timeout: float = 10.0) -> str:
         """One Runtime API exchange. HostError (DY041) when the router cannot be reached."""
         if self._api_path is None:
@@ -250,6 +261,25 @@ class Host(ABC):
             raise HostError("DY041", f"lost the connection to the router's Runtime API on "
                             f"{self.label} ({exc}); the router keeps its last state: run "
                             "the command again") from None
+
+
+def stream_lines(path: str, line: str) -> Iterator[str]:
+    """A Runtime API command that keeps answering (``show events NAME -w``): its lines as
+    they come, until the router closes the connection or the caller stops."""
+    with socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM) as sock:
+        sock.connect(path)
+        sock.sendall(line.encode() + b"\n")
+        pending = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                yield raw.decode("utf-8", "replace")
+        if pending:
+            yield pending.decode("utf-8", "replace")
 
 
 def batch_words(entries: Sequence[Entry]) -> list[str]:

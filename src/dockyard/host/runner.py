@@ -88,7 +88,7 @@ class Runner:
             return []
         for f in facts:
             self._show_query(f.command)
-        answers = self._batch([Entry(f.argv) for f in facts])
+        answers = self._batch([Entry(f.argv, parallel=True) for f in facts])
         return [f.parse(_answer(a)) for f, a in zip(facts, answers, strict=True)]
 
     def read_one(self, f: Fact[T]) -> T:
@@ -254,7 +254,7 @@ class Runner:
         clock = self.host.clock
         deadline = clock.now() + wait
         while True:
-            held = self.host.acquire_lock(path, info, [Entry(f.argv) for f in read])
+            held = self.host.acquire_lock(path, info, [Entry(f.argv, parallel=True) for f in read])
             if held is not None:
                 break
             if clock.now() >= deadline:
@@ -303,6 +303,15 @@ class Runner:
             raise DockyardError("DY040", f"the router refused: {call.line}: "
                                 f"{answer.strip().splitlines()[0] if answer.strip() else '?'}")
         return answer
+
+    def api_stream(self, call: ApiCall, *, socket: str = "") -> Iterator[str]:
+        """A Runtime API query that keeps answering (``show events NAME -w``)."""
+        from dockyard.router import container as router
+
+        self._show_query(Command(("router-api", call.line), why=call.why, changes=False))
+        if self.dry_run:
+            return iter(())
+        return self.host.api_stream(socket or router.API_SOCKET, call.line)
 
     def flush_audit(self) -> None:
         """Write audit lines still pending (Runtime API changes) now."""

@@ -18,32 +18,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dockyard.errors import HostError
+from dockyard.host import preconnect, sshopts
 from dockyard.host.base import Completed, Host
 from dockyard.host.spec import HostSpec
 
 
 def dockyard_dir() -> Path:
-    """Dockyard's own files on the laptop (known_hosts)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "dockyard"
-
-
-#: UNIX socket paths are limited to 108 bytes; "<pid>-%C" expands to about 48 characters.
-_MAX_SOCKET_DIR = 52
+    return sshopts.dockyard_dir()
 
 
 def control_dir() -> Path:
     """A private 0700 directory for ControlMaster sockets: nobody else may reuse them."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or str(Path.home() / ".cache")
-    path = Path(base) / "dockyard" / "ssh"
-    if len(str(path)) > _MAX_SOCKET_DIR:
-        path = Path("/tmp") / f"dockyard-ssh-{os.getuid()}"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.stat().st_uid != os.getuid():
-        raise HostError("DY021", f"{path} belongs to another user; remove it or set "
-                        "XDG_RUNTIME_DIR to a private directory")
-    path.chmod(0o700)
-    return path
+    try:
+        return sshopts.control_dir()
+    except sshopts.ControlDirError as exc:
+        raise HostError("DY021", str(exc)) from None
 
 
 class SshHost(Host):
@@ -57,35 +46,23 @@ class SshHost(Host):
                 "DY021", "the ssh command is not installed on this machine; install OpenSSH "
                 "(apt-get install openssh-client)"
             )
-        self._known_hosts = dockyard_dir() / "known_hosts"
+        self._known_hosts = sshopts.known_hosts()
         self._known_hosts.parent.mkdir(parents=True, exist_ok=True)
+        self._claimed = False
 
     @property
     def destination(self) -> str:
         return f"{self.spec.user}@{self.spec.hostname}" if self.spec.user else self.spec.hostname
 
     def ssh_options(self) -> list[str]:
-        user_known = Path.home() / ".ssh" / "known_hosts"
-        known = " ".join(f'"{p}"' for p in (self._known_hosts, user_known))
-        opts = [
-            "-o", "ControlMaster=auto",
-            # one master per dockyard process: two commands at once never share (or close)
-            # each other's connection
-            "-o", f"ControlPath={control_dir()}/{os.getpid()}-%C",
-            "-o", f"ControlPersist={self.persist}",
-            "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=accept-new",
-            "-o", f"UserKnownHostsFile={known}",
-            "-o", f"ConnectTimeout={max(1, round(self.connect_timeout))}",
-            "-o", "ServerAliveInterval=10",
-            "-o", "ServerAliveCountMax=3",
-            "-o", "LogLevel=ERROR",
-            # the master binds forwarded sockets (Runtime API): replace stale socket files
-            "-o", "StreamLocalBindUnlink=yes",
-        ]
-        if self.spec.port:
-            opts += ["-p", str(self.spec.port)]
-        return opts
+        control_dir()  # its ownership checked: DY021
+        if not self._claimed:
+            # the master the entry point started while Python imported Dockyard: wait for it
+            self._claimed = True
+            preconnect.claim(self.destination, self.spec.port,
+                             timeout=max(10.0, 2 * self.connect_timeout + 5))
+        return sshopts.options(self.spec.port, connect_timeout=self.connect_timeout,
+                               persist=self.persist)
 
     def spawn_argv(self, argv: Sequence[str]) -> list[str]:
         # The destination comes after "--", so ssh can never read it as an option (its
@@ -161,11 +138,13 @@ class SshHost(Host):
             )
 
     def close(self) -> None:
-        """Stop this process's multiplexing master and remove its forwarded socket."""
-        subprocess.run(
+        """Stop this process's multiplexing master and remove its forwarded socket. Not
+        waited for: the master ends on its own, and this command need not wait for it (its
+        remote sessions, the lock's included, are already closed)."""
+        subprocess.Popen(
             self.control_argv("exit"),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            check=False, timeout=10,
+            start_new_session=True,
         )
         for stale in control_dir().glob(f"api-{os.getpid()}-*.sock"):
             with contextlib.suppress(OSError):

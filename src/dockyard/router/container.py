@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dockyard.config.model import ProxyConfig
 from dockyard.docker.networks import ROUTER_NETWORK
-from dockyard.host.command import Command, change, query
+from dockyard.host.command import Command, change
 from dockyard.router import config as rc
 from dockyard.state import paths
 
@@ -14,21 +14,6 @@ ETC_DIR = f"{ROUTER_DIR}/etc"
 RUN_DIR = f"{ROUTER_DIR}/run"
 API_SOCKET = f"{RUN_DIR}/admin.sock"  # the same socket, seen from the server
 LOG_OPTS = ["--log-driver=json-file", "--log-opt=max-size=10m", "--log-opt=max-file=3"]
-
-
-def inspect() -> Command:
-    return query(["docker", "inspect", f"--format={INSPECT_FORMAT}", "--", NAME],
-                 "is the router running, and on which networks?")
-
-
-INSPECT_FORMAT = ("{{.State.Running}}|{{.State.StartedAt}}|{{range $k, $v := "
-                  ".NetworkSettings.Networks}}{{$k}} {{end}}")
-
-
-def parse_inspect(text: str) -> tuple[bool, str, set[str]]:
-    running, _, rest = text.strip().partition("|")
-    started, _, networks = rest.partition("|")
-    return running == "true", started, set(networks.split())
 
 
 def remove() -> Command:

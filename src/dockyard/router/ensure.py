@@ -3,7 +3,8 @@
 ``ensure_router`` creates the router when it is missing (first deploy), starts it when it is
 stopped, and connects it to an app's network when it is not on it yet. None of this reloads a
 running router. ``recreate_router`` exists for ``router apply`` only (ports and image are
-fixed when a container starts).
+fixed when a container starts; a router on the earlier network, ``dockyard``, moves to
+``Dockyard``: see docker/networks.py).
 """
 
 from __future__ import annotations
@@ -57,12 +58,12 @@ def ensure_router(runner: Runner, settings: ProxyConfig, snap: Snapshot, *,
                   app_network: str | None = None) -> bool:
     """Make sure the router runs and is on ``app_network``. True when it was (re)started."""
     changes: list[Command] = []
-    if networks.ROUTER_NETWORK not in snap.networks:
-        changes.append(networks.create(networks.ROUTER_NETWORK))
-        snap.networks.add(networks.ROUTER_NETWORK)
     started = False
     on = set(snap.router.networks)
     if not snap.router.exists:
+        if networks.ROUTER_NETWORK not in snap.networks:
+            changes.append(networks.create(networks.ROUTER_NETWORK))
+            snap.networks.add(networks.ROUTER_NETWORK)
         changes += dirs()
         first = first_files(snap)
         if first is not None:
@@ -122,11 +123,17 @@ def recreate_router(runner: Runner, settings: ProxyConfig, snap: Snapshot) -> No
     Writer(runner, settings, snap.who.gid, snap.routes).write_all(
         "write the router's configuration with the new settings")
     changes: list[Command] = []
+    if networks.ROUTER_NETWORK not in snap.networks:
+        changes.append(networks.create(networks.ROUTER_NETWORK))
+        snap.networks.add(networks.ROUTER_NETWORK)
     if not snap.images.get(settings.router_image):
         changes.append(engine.pull(settings.router_image))
     changes += [router.remove(), router.run(settings, gid=snap.who.gid)]
     for route in snap.routes.routes:
         if networks.app_network(route.app) in snap.networks:
             changes.append(networks.connect(networks.app_network(route.app), router.NAME))
+    if networks.LEGACY_ROUTER_NETWORK in snap.networks:
+        changes.append(networks.remove(networks.LEGACY_ROUTER_NETWORK))
+        snap.networks.discard(networks.LEGACY_ROUTER_NETWORK)
     runner.change_all(changes)
     wait_until_ready(runner)

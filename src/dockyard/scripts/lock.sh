@@ -11,7 +11,7 @@ set -u
 path=$1
 info=$2
 shift 2
-mkdir -p "$(dirname "$path")" || exit 1
+[ -d "${path%/*}" ] || mkdir -p "${path%/*}" || exit 1
 exec 9>> "$path" || exit 1
 flock -n 9 || exit 75
 printf '%s %s\n' "$$" "$info" > "$path.info"

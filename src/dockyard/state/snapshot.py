@@ -17,6 +17,7 @@ from dockyard import scripts
 from dockyard.accessories import commands as acc_commands
 from dockyard.config.model import Config, ProxyConfig
 from dockyard.docker import containers as ctr
+from dockyard.docker import networks as nets
 from dockyard.host.command import Answer, Fact, fact
 from dockyard.router import config as rc
 from dockyard.router import container as router
@@ -90,15 +91,11 @@ class RouterInfo:
     started: str = ""
     networks: frozenset[str] = frozenset()
 
-
-def router_info() -> Fact[RouterInfo]:
-    def parse(answer: Answer) -> RouterInfo:
-        if not answer.ok or not answer.out.strip():
-            return RouterInfo()
-        running, started, nets = router.parse_inspect(answer.out)
-        return RouterInfo(True, running, started, frozenset(nets))
-
-    return fact(router.inspect().argv, parse, "is the router running, and on which networks?")
+    @property
+    def on_legacy_network(self) -> bool:
+        """A router created before its network was ``Dockyard``: its ports can move when an
+        app's network comes or goes (docker/networks.py); ``router apply`` recreates it."""
+        return self.exists and nets.ROUTER_NETWORK not in self.networks
 
 
 @dataclass(frozen=True)
@@ -138,17 +135,6 @@ def env(app: str) -> Fact[dict[str, str]]:
                 f"read {app}'s environment (values stay in memory, never printed)")
 
 
-def helper(name: str) -> Fact[tuple[str, str] | None]:
-    """A helper container's (config hash, state), or None when it does not exist."""
-    def parse(answer: Answer) -> tuple[str, str] | None:
-        parts = answer.out.split()
-        return (parts[0], parts[1]) if answer.ok and len(parts) == 2 else None
-
-    return fact(["docker", "inspect",
-                 '--format={{index .Config.Labels "dockyard.config"}} {{.State.Status}}',
-                 "--", name], parse, f"does {name} run, and with which settings?")
-
-
 @dataclass(frozen=True)
 class Retiring:
     """A retirement still running on the server (an old release draining)."""
@@ -173,6 +159,99 @@ def retiring(app: str) -> Fact[list[Retiring]]:
                  '--format={{.Names}}\t{{.Label "dockyard.slots"}}\t'
                  '{{.Label "dockyard.release"}}'], parse,
                 f"is an old release of {app} still being retired?")
+
+
+# -- what a deploy reads with few docker processes ------------------------------------------
+# Each `docker` command is a process of its own on the server (tens of milliseconds, more on
+# a busy one): the snapshot asks one `docker inspect` for Dockyard's own containers, one
+# `docker ps` for the app's, one `docker image inspect` for the images, and splits them.
+
+HELPERS_FORMAT = ('{{.Name}}\t{{.State.Running}}\t{{.State.Status}}\t{{.State.StartedAt}}\t'
+                  '{{index .Config.Labels "dockyard.config"}}\t'
+                  '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}')
+
+
+@dataclass(frozen=True)
+class Helpers:
+    """Dockyard's own containers as one `docker inspect` saw them."""
+
+    router: RouterInfo = field(default_factory=RouterInfo)
+    #: name -> (config hash, state), for those that exist
+    found: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def helpers(names: list[str]) -> Fact[Helpers]:
+    def parse(answer: Answer) -> Helpers:
+        router_seen = RouterInfo()
+        found: dict[str, tuple[str, str]] = {}
+        for line in answer.out.split("\n"):
+            parts = line.split("\t")
+            if len(parts) != 6 or not parts[0]:
+                continue
+            name, running, status, started, config, nets = parts
+            name = name.lstrip("/")
+            found[name] = (config if config != "<no value>" else "", status)
+            if name == router.NAME:
+                router_seen = RouterInfo(True, running == "true", started,
+                                         frozenset(nets.split()))
+        return Helpers(router_seen, found)
+
+    return fact(["docker", "inspect", "--type=container", f"--format={HELPERS_FORMAT}", "--",
+                 *names], parse, f"which of {', '.join(names)} exist, run, and with which "
+                 "settings (and the router's networks)?")
+
+
+APP_FORMAT = ('{{.Names}}\t{{.Label "dockyard.process"}}\t{{.Label "dockyard.release"}}\t'
+              '{{.State}}\t{{.Status}}\t{{.Label "dockyard.accessory"}}\t'
+              '{{.Label "dockyard.accessory.type"}}\t{{.Image}}\t{{.Label "dockyard.config"}}\t'
+              '{{.Label "dockyard.role"}}\t{{.Label "dockyard.slots"}}')
+
+
+@dataclass(frozen=True)
+class AppContainers:
+    """Every container of one app, from one `docker ps`: its processes (all of them), its
+    accessories, and the retirements still running."""
+
+    containers: list[ctr.Listed] = field(default_factory=list)
+    accessories: dict[str, acc_commands.Running] = field(default_factory=dict)
+    retiring: list[Retiring] = field(default_factory=list)
+
+
+def app_containers(app: str) -> Fact[AppContainers]:
+    def parse(answer: Answer) -> AppContainers:
+        out = AppContainers()
+        for line in answer.out.split("\n"):
+            parts = line.split("\t")
+            if len(parts) != 11 or not parts[0]:
+                continue
+            (name, _process, release, state, status, accessory, kind, image, config, role,
+             slots) = parts
+            out.containers.extend(ctr.parse_list("\t".join(parts[:5])))
+            if accessory:
+                out.accessories[accessory] = acc_commands.Running(
+                    name, accessory, kind, image, state, status, config)
+            if role == "retire" and state == "running":
+                out.retiring.append(Retiring(name, tuple(p for p in slots.split(",") if p),
+                                             release))
+        return out
+
+    return fact(["docker", "ps", "-a", f"--filter=label=dockyard.app={app}",
+                 f"--format={APP_FORMAT}"], parse,
+                f"{app}'s containers: processes, accessories, retirements under way")
+
+
+def images_present(refs: list[str]) -> Fact[dict[str, bool]]:
+    """Which of ``refs`` the server has: `docker image inspect` prints the found ones and
+    names each missing one on stderr."""
+    def parse(answer: Answer) -> dict[str, bool]:
+        if answer.ok:
+            return dict.fromkeys(refs, True)
+        if "No such image" not in answer.err:
+            return dict.fromkeys(refs, False)  # the engine did not answer: pull, and see
+        return {ref: f"No such image: {ref}\n" not in answer.err + "\n" for ref in refs}
+
+    return fact(["docker", "image", "inspect", "--format={{.Id}}", "--", *refs], parse,
+                f"which of {', '.join(refs)} are on the server already?")
 
 
 @dataclass
@@ -221,32 +300,38 @@ def facts(app: str | None, config: Config | None = None) -> dict[str, Fact[Any]]
         "who": identity(),
         "proxy": proxy_settings(),
         "networks": networks(),
-        "router": router_info(),
+        "helpers": helpers([router.NAME, acme.NAME,
+                            *([cron.container_name(app)] if app is not None else [])]),
         "routes": routes(),
-        "certs": helper(acme.NAME),
         "scripts": scripts_installed(),
         "default_cert": exists(f"{router.ETC_DIR}/certs/default.pem"),
         "router_files": exists(f"{router.ETC_DIR}/tls.map"),
+        "images": images_present(images),
     }
     if app is not None:
         out.update({
             "app": read_state(app),
             "env": env(app),
-            "accessories": acc_commands.list_all(app),
-            "containers": ctr.list_app(app),
-            "retiring": retiring(app),
-            "cron": helper(cron.container_name(app)),
+            "app_containers": app_containers(app),
         })
-    for ref in images:
-        out[f"image:{ref}"] = image_present(ref)
     return out
 
 
 def assemble(names: list[str], values: list[Any]) -> Snapshot:
+    from dockyard.certs import acme
+
     snap = Snapshot()
     for name, value in zip(names, values, strict=True):
-        if name.startswith("image:"):
-            snap.images[name.removeprefix("image:")] = value
+        if isinstance(value, Helpers):
+            snap.router = value.router
+            snap.certs = value.found.get(acme.NAME)
+            # the third name asked about, when there is one: the app's backup scheduler
+            snap.cron = next((v for k, v in value.found.items()
+                              if k not in (router.NAME, acme.NAME)), None)
+        elif isinstance(value, AppContainers):
+            snap.containers = value.containers
+            snap.accessories = value.accessories
+            snap.retiring = value.retiring
         else:
             setattr(snap, name, value)
     return snap
