@@ -22,13 +22,16 @@ class Report:
     errors: Counter[str] = field(default_factory=Counter)
     bodies: list[str] = field(default_factory=list)  # distinct bodies in the order seen
     max_gap: float = 0.0
+    #: when each kind of failure was first and last seen (wall clock, to match audit lines)
+    failed_at: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def versions(self) -> list[str]:
         return self.bodies
 
     def summary(self) -> str:
         return (f"ok={self.ok} failed={self.failed} errors={dict(self.errors)} "
-                f"max_gap={self.max_gap:.3f}s bodies={self.bodies[:3]}…{self.bodies[-3:]}")
+                f"at={self.failed_at} max_gap={self.max_gap:.3f}s "
+                f"bodies={self.bodies[:3]}…{self.bodies[-3:]}")
 
 
 class Load:
@@ -112,6 +115,9 @@ class Load:
                 self.report.bodies.append(body)
 
     def _fail(self, kind: str) -> None:
+        at = time.strftime("%H:%M:%S", time.gmtime())
         with self._lock:
             self.report.failed += 1
             self.report.errors[kind] += 1
+            first = self.report.failed_at.get(kind, (at, at))[0]
+            self.report.failed_at[kind] = (first, at)

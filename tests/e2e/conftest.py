@@ -1,4 +1,13 @@
-"""e2e fixtures: the testbed (real dockerd, real sshd on 127.0.0.1:2222) and a clean slate.
+"""e2e fixtures: the testbed (real dockerd, real sshd on 127.0.0.1:2222, Pebble).
+
+Two kinds of tests:
+
+- most run in parallel (pytest-xdist): each owns its apps (names and domains no other test
+  uses), which it removes afterwards (``clean``), and they share one router, set up once per
+  run with ``SHARED_PROXY`` (ports 18080/18443, the testbed's images, Pebble as the ACME CA);
+- ``exclusive`` ones change what every app shares (they restart dockerd or the router, change
+  the router's settings, or need a server Dockyard never touched): they run alone, after the
+  others (scripts/test), each on a server wiped before and after (``alone``).
 
 These tests fail, not skip, when the testbed is down: run testbed/up (the README's test
 command does it first).
@@ -6,9 +15,14 @@ command does it first).
 
 from __future__ import annotations
 
+import fcntl
+import os
+import re
 import shutil
 import ssl
 import subprocess
+import sys
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +37,33 @@ SSH_LOG = TESTBED / "ssh-commands.log"
 SSH_HOST = "ssh://root@127.0.0.1:2222"
 HTTP_PORT = 18080
 HTTPS_PORT = 18443
+PEBBLE_ENV = TESTBED / "pebble.env"
+#: Router settings every test's dockyard.toml carries (so none contradicts the server's).
 PROXY = (f'[proxy]\nhttp_port = {HTTP_PORT}\nhttps_port = {HTTPS_PORT}\n'
          'router_image = "dockyard-testbed/router"\ntools_image = "dockyard-testbed/tools"\n')
+
+
+def pebble() -> dict[str, str]:
+    env = dict(line.split("=", 1) for line in PEBBLE_ENV.read_text().split() if "=" in line)
+    assert {"ACME_CA", "ACME_CA_ROOT", "PEBBLE_MGMT"} <= set(env), env
+    return env
+
+
+def acme_proxy() -> str:
+    """The ACME part of the shared settings: the testbed's Pebble (its HTTP-01 checks come to
+    HTTP_PORT, where the router answers them)."""
+    env = pebble()
+    return ('acme_image = "dockyard-testbed/acme"\nacme_email = "ops@dockyard.test"\n'
+            f'acme_ca = "{env["ACME_CA"]}"\nacme_ca_root = "{env["ACME_CA_ROOT"]}"\n'
+            'cert_wait = "60s"\n')
+
+
+def shared_proxy() -> str:
+    return PROXY + acme_proxy()
+
+
+#: Configs the current test wrote: removed (dockyard remove) when it ends.
+CREATED: list[Path] = []
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -47,21 +86,80 @@ def clean_slate() -> None:
     shutil.rmtree(STATE, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def testbed() -> Iterator[None]:
+def clean_app(name: str) -> None:
+    """What one app left behind (after its dockyard remove, or when that could not run)."""
+    ids = sh("docker", "ps", "-aq", "--filter", f"label=dockyard.app={name}").stdout.split()
+    if ids:
+        sh("docker", "rm", "-f", *ids, check=False)
+    if sh("docker", "network", "inspect", name, check=False).returncode == 0:
+        sh("docker", "network", "disconnect", "-f", name, "dockyard-router", check=False)
+        sh("docker", "network", "rm", name, check=False)
+    vols = sh("docker", "volume", "ls", "-q", "--filter", f"label=dockyard.app={name}").stdout
+    if vols.split():
+        sh("docker", "volume", "rm", "-f", *vols.split(), check=False)
+    shutil.rmtree(STATE / "apps" / name, ignore_errors=True)
+    shutil.rmtree(STATE / "backups" / name, ignore_errors=True)
+
+
+def _check_testbed() -> None:
     if sh("docker", "info", check=False).returncode != 0:
         pytest.fail("no Docker engine: run testbed/up first")
     probe = sh("ssh", "-p", "2222", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
                "root@127.0.0.1", "--", "true", check=False)
     if probe.returncode != 0:
         pytest.fail(f"the testbed sshd does not answer ({probe.stderr.strip()}): run testbed/up")
-    clean_slate()
+
+
+@pytest.fixture(scope="session")
+def testbed() -> Iterator[None]:
+    """The testbed answers, and (once per run, whichever worker comes first) the server is
+    wiped and its router set to the shared settings."""
+    _check_testbed()
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getppid()))
+    with open(Path(tempfile.gettempdir()) / "dockyard-e2e.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        if lock.read().strip() != run_id:
+            clean_slate()
+            _apply_shared_settings()
+            lock.seek(0)
+            lock.truncate()
+            lock.write(run_id)
+            lock.flush()
+        fcntl.flock(lock, fcntl.LOCK_UN)
     yield
-    clean_slate()
+
+
+def _apply_shared_settings() -> None:
+    from tests.helpers import dockyard
+
+    with tempfile.TemporaryDirectory() as work:
+        cfg = Path(work) / "dockyard.toml"
+        cfg.write_text(f'[app]\nname = "setup"\n[server]\nhost = "{SSH_HOST}"\n'
+                       + shared_proxy())
+        run = dockyard("-c", str(cfg), "router", "apply", "--yes", timeout=300)
+        assert run.returncode == 0, run.output
 
 
 @pytest.fixture
 def clean(testbed: None) -> Iterator[None]:
+    """The test's own apps are removed when it ends (by dockyard remove, then by label)."""
+    CREATED.clear()
+    yield
+    from tests.helpers import dockyard
+
+    for cfg in reversed(CREATED):
+        if cfg.exists():
+            dockyard("-c", str(cfg), "remove", "--yes", "--volumes", timeout=120)
+            name = re.search(r'^name = "([^"]+)"', cfg.read_text(), re.M)
+            if name:
+                clean_app(name.group(1))
+    CREATED.clear()
+
+
+@pytest.fixture
+def alone(testbed: None) -> Iterator[None]:
+    """An exclusive test: a server wiped before and after (it runs with no other test)."""
     clean_slate()
     yield
     clean_slate()
@@ -73,13 +171,18 @@ class SshLog:
     def __init__(self) -> None:
         self.offset = SSH_LOG.stat().st_size if SSH_LOG.exists() else 0
 
-    def commands(self) -> list[str]:
+    def text(self) -> str:
+        """Everything logged since (commands span lines: inline scripts are sent whole)."""
         if not SSH_LOG.exists():
-            return []
+            return ""
         with SSH_LOG.open("rb") as fh:
             fh.seek(self.offset)
-            text = fh.read().decode("utf-8", "replace")
-        return [line.split(" ", 1)[1] for line in text.splitlines() if " " in line]
+            return fh.read().decode("utf-8", "replace")
+
+    def commands(self) -> list[str]:
+        """The commands, whole (an inline script spans lines), without their time stamps."""
+        parts = re.split(r"(?m)^\d{4}-\d\d-\d\dT\S+Z ", self.text())
+        return [part.rstrip("\n") for part in parts[1:]]
 
 
 @pytest.fixture
@@ -88,8 +191,10 @@ def ssh_log() -> SshLog:
 
 
 def app_config(directory: Path, name: str = "hello", host: str = SSH_HOST, extra: str = "") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
     path = directory / "dockyard.toml"
     path.write_text(f'[app]\nname = "{name}"\n[server]\nhost = "{host}"\n{extra}')
+    CREATED.append(path)
     return path
 
 
@@ -98,8 +203,9 @@ HELLO = REPO / "examples" / "hello"
 
 def hello_config(directory: Path, *, name: str = "hello", version: str = "v1",
                  domain: str | None = None, host: str = SSH_HOST, web: str = "",
-                 extra: str = "") -> Path:
-    """The hello example, built from its Dockerfile with the testbed's busybox as base."""
+                 extra: str = "", tls: bool = False) -> Path:
+    """The hello example, built from its Dockerfile with the testbed's busybox as base;
+    plain HTTP unless ``tls`` (the shared router has an ACME account)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "dockyard.toml"
     path.write_text(
@@ -107,9 +213,10 @@ def hello_config(directory: Path, *, name: str = "hello", version: str = "v1",
         f'[build]\ncontext = "{HELLO}"\n'
         f'args = {{ BASE = "dockyard-testbed/tools", VERSION = "{version}" }}\n'
         f'[web]\nport = 8080\ndomains = ["{domain or name + ".test"}"]\n'
-        f'healthcheck_interval = "500ms"\n{web}'
+        f'healthcheck_interval = "500ms"\ntls = {str(tls).lower()}\n{web}'
         f'[env]\nGREETING = "hi from {name}"\n'
         f"[deploy]\ndrain_timeout = \"10s\"\nstop_timeout = \"5s\"\n{extra}{PROXY}")
+    CREATED.append(path)
     return path
 
 
@@ -118,6 +225,15 @@ def set_version(path: Path, version: str) -> None:
     import re
 
     path.write_text(re.sub(r'VERSION = "v\d+"', f'VERSION = "{version}"', text))
+
+
+def port_proxies() -> list[str]:
+    """The docker-proxy processes of the router's published ports (command lines with the
+    address they forward to, and pids): they change when Docker moves the ports to another
+    of the router's networks, which refuses connections for a moment."""
+    out = sh("ps", "-eo", "pid,args").stdout
+    return sorted(line.strip() for line in out.splitlines()
+                  if "docker-proxy" in line and f"-host-port {HTTP_PORT}" in line)
 
 
 def router_identity() -> tuple[str, str]:
@@ -170,15 +286,18 @@ GUESTBOOK = REPO / "examples" / "guestbook"
 DB_PASSWORD = "gb-pw-7c1e9a55"
 
 
-def guestbook_config(directory: Path, *, extra: str = "", backup: str = "") -> Path:
-    """examples/guestbook on the testbed: web + worker + PostgreSQL accessory."""
+def guestbook_config(directory: Path, *, name: str = "guestbook", extra: str = "",
+                     backup: str = "") -> Path:
+    """examples/guestbook on the testbed: web + worker + PostgreSQL accessory (domain
+    NAME.test, container NAME-db)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "dockyard.toml"
     path.write_text(
-        f'[app]\nname = "guestbook"\n[server]\nhost = "{SSH_HOST}"\n'
+        f'[app]\nname = "{name}"\n[server]\nhost = "{SSH_HOST}"\n'
         f'[build]\ncontext = "{GUESTBOOK}"\n'
         'args = { BASE = "dockyard-testbed/python", VERSION = "v1" }\n'
-        '[web]\nport = 8000\ndomains = ["guestbook.test"]\nhealthcheck_interval = "500ms"\n'
+        f'[web]\nport = 8000\ndomains = ["{name}.test"]\nhealthcheck_interval = "500ms"\n'
+        'tls = false\n'
         '[processes]\nworker = ["python3", "/app/worker.py"]\n'
         '[release]\ncommand = ["python3", "/app/migrate.py"]\n'
         '[env]\nPGHOST = "db"\nPGUSER = "guestbook"\nPGDATABASE = "guestbook"\n'
@@ -186,12 +305,12 @@ def guestbook_config(directory: Path, *, extra: str = "", backup: str = "") -> P
         '[accessories.db]\nimage = "dockyard-testbed/postgres"\n'
         'env = { POSTGRES_USER = "guestbook", POSTGRES_DB = "guestbook" }\n'
         f'secrets = ["POSTGRES_PASSWORD"]\n{backup}\n{extra}{PROXY}')
+    CREATED.append(path)
     return path
 
 
 def zd_probe() -> list[str]:
     """The reference zero-downtime probe (../shared/tools/zd-probe)."""
-    import sys
 
     for candidate in (REPO.parent / "shared" / "tools" / "zd-probe",
                       Path("/work/shared/tools/zd-probe")):
@@ -217,22 +336,9 @@ def restart_dockerd() -> None:
     subprocess.run([str(REPO / "testbed" / "up")], check=True, capture_output=True, timeout=600)
 
 
-PEBBLE_ENV = TESTBED / "pebble.env"
-
-
-def pebble() -> dict[str, str]:
-    env = dict(line.split("=", 1) for line in PEBBLE_ENV.read_text().split() if "=" in line)
-    assert {"ACME_CA", "ACME_CA_ROOT", "PEBBLE_MGMT"} <= set(env), env
-    return env
-
-
 def https_proxy() -> str:
-    env = pebble()
-    return ('[proxy]\nhttp_port = 80\nhttps_port = 443\n'
-            'router_image = "dockyard-testbed/router"\ntools_image = "dockyard-testbed/tools"\n'
-            'acme_image = "dockyard-testbed/acme"\nacme_email = "ops@dockyard.test"\n'
-            f'acme_ca = "{env["ACME_CA"]}"\nacme_ca_root = "{env["ACME_CA_ROOT"]}"\n'
-            'cert_wait = "60s"\n')
+    """What a test that wants HTTPS writes: the shared settings, ACME included."""
+    return shared_proxy()
 
 
 @pytest.fixture
@@ -246,3 +352,22 @@ def issuer_root(tmp_path: Path) -> Path:
     path = tmp_path / "pebble-root.pem"
     path.write_bytes(pem)
     return path
+
+
+def soak(default: int) -> int:
+    """A soak loop's count: small in CI, large from bench/soak (DOCKYARD_SOAK=N times it)."""
+    return default * max(1, int(os.environ.get("DOCKYARD_SOAK", "1")))
+
+
+def wait_retired(app: str, seconds: float = 60) -> None:
+    """Until the app's old releases are retired (drained, stopped, removed on the server,
+    after the deploy that replaced them returned)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not sh("docker", "ps", "-q", "--filter", f"label=dockyard.app={app}", "--filter",
+                  "label=dockyard.role=retire").stdout.strip():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{app}'s old release was not retired within {seconds}s")

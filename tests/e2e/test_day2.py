@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import HTTP_PORT, STATE, app_containers, get, hello_config, set_version
+from tests.e2e.conftest import (
+    HTTP_PORT,
+    STATE,
+    app_containers,
+    get,
+    hello_config,
+    set_version,
+    wait_retired,
+)
 from tests.helpers import dockyard
 
 pytestmark = pytest.mark.e2e
@@ -17,18 +25,18 @@ WORKER = '[processes]\nworker = ["sh", "-c", "echo worker $APP_VERSION started; 
 
 
 def test_processes_status_releases_logs_run_exec_remove(clean: None, tmp_path: Path) -> None:
-    cfg = hello_config(tmp_path / "hello", extra=WORKER)
+    cfg = hello_config(tmp_path / "hello", name="day2", extra=WORKER)
     run = dockyard("-c", str(cfg), "deploy", timeout=300)
     assert run.returncode == 0, run.output
 
     status = json.loads(dockyard("-c", str(cfg), "status", "--json").stdout)
     assert status["current"] == "v1"
     rows = {r["process"]: r for r in status["processes"]}
-    assert rows["web"]["health"] == "UP" and rows["web"]["domains"] == ["hello.test"]
+    assert rows["web"]["health"] == "UP" and rows["web"]["domains"] == ["day2.test"]
     assert rows["web"]["release"] == "v1" and rows["web"]["uptime"].startswith("Up")
     assert rows["worker"]["health"] == "running"
     table = dockyard("-c", str(cfg), "status")
-    assert "hello-web-v1-" in table.stdout and "current release v1" in table.stdout
+    assert "day2-web-v1-" in table.stdout and "current release v1" in table.stdout
 
     releases = json.loads(dockyard("-c", str(cfg), "releases", "--json").stdout)
     assert releases[0]["name"] == "v1" and releases[0]["outcome"] == "live"
@@ -40,7 +48,7 @@ def test_processes_status_releases_logs_run_exec_remove(clean: None, tmp_path: P
 
     one_off = dockyard("-c", str(cfg), "run", "--", "sh", "-c", 'echo "$GREETING"; exit 7')
     assert one_off.returncode == 7, one_off.output
-    assert one_off.stdout == "hi from hello\n"  # stdout is exactly the command's output
+    assert one_off.stdout == "hi from day2\n"  # stdout is exactly the command's output
 
     inside = dockyard("-c", str(cfg), "exec", "--", "cat", "/www/version")
     assert inside.returncode == 0 and inside.stdout == "v1\n", inside.output
@@ -52,36 +60,37 @@ def test_processes_status_releases_logs_run_exec_remove(clean: None, tmp_path: P
     # a deploy replaces the worker too, only after the new one stayed up
     set_version(cfg, "v2")
     assert dockyard("-c", str(cfg), "deploy", timeout=300).returncode == 0
-    assert sorted((c[1], c[2]) for c in app_containers("hello")) == [("web", "2"), ("worker", "2")]
+    wait_retired("day2")  # the old release is retired on the server, after the deploy
+    assert sorted((c[1], c[2]) for c in app_containers("day2")) == [("web", "2"), ("worker", "2")]
 
     refused = dockyard("-c", str(cfg), "remove", input="")
     assert refused.returncode != 0 and "--yes" in refused.stderr
     removed = dockyard("-c", str(cfg), "remove", "--yes")
     assert removed.returncode == 0, removed.output
-    assert app_containers("hello") == []
-    assert get(HTTP_PORT, "hello.test")[0] == 404
-    assert subprocess.run(["docker", "network", "inspect", "hello"],
+    assert app_containers("day2") == []
+    assert get(HTTP_PORT, "day2.test")[0] == 404
+    assert subprocess.run(["docker", "network", "inspect", "day2"],
                           capture_output=True).returncode != 0
-    assert not (STATE / "apps" / "hello").exists()
-    images = subprocess.run(["docker", "image", "ls", "-q", "dockyard/hello"],
+    assert not (STATE / "apps" / "day2").exists()
+    images = subprocess.run(["docker", "image", "ls", "-q", "dockyard/day2"],
                             capture_output=True, text=True).stdout.split()
     assert images == []
 
 
 def test_a_process_that_dies_aborts_the_deploy(clean: None, tmp_path: Path) -> None:
-    cfg = hello_config(tmp_path / "hello", extra=WORKER)
+    cfg = hello_config(tmp_path / "hello", name="dies", extra=WORKER)
     assert dockyard("-c", str(cfg), "deploy", timeout=300).returncode == 0
-    bad = hello_config(tmp_path / "bad", version="v2",
+    bad = hello_config(tmp_path / "bad", name="dies", version="v2",
                        extra='[processes]\nworker = ["sh", "-c", "echo crashing; exit 1"]\n')
     run = dockyard("-c", str(bad), "deploy", timeout=300)
     assert run.returncode == 1, run.output
     assert "error[DY053]" in run.stderr and "crashing" in run.stderr
-    assert sorted((c[1], c[2]) for c in app_containers("hello")) == [("web", "1"), ("worker", "1")]
-    assert get(HTTP_PORT, "hello.test") == (200, "hello v1")
+    assert sorted((c[1], c[2]) for c in app_containers("dies")) == [("web", "1"), ("worker", "1")]
+    assert get(HTTP_PORT, "dies.test") == (200, "hello v1")
 
 
 def test_commands_before_any_deploy_say_so(clean: None, tmp_path: Path) -> None:
-    cfg = hello_config(tmp_path / "hello")
+    cfg = hello_config(tmp_path / "hello", name="fresh")
     for args in (["rollback"], ["restart"], ["run", "--", "true"]):
         run = dockyard("-c", str(cfg), *args)
         assert run.returncode != 0 and "dockyard deploy" in run.stderr, run.output
@@ -92,16 +101,19 @@ def test_deploy_an_existing_image_without_building(clean: None, tmp_path: Path) 
     directory = tmp_path / "prebuilt"
     directory.mkdir()
     cfg = directory / "dockyard.toml"
-    from tests.e2e.conftest import PROXY, SSH_HOST
+    from tests.e2e.conftest import CREATED, PROXY, SSH_HOST
 
     cfg.write_text(f'[app]\nname = "prebuilt"\n[server]\nhost = "{SSH_HOST}"\n'
                    '[build]\nimage = "dockyard-testbed/hello:v2"\n'
-                   '[web]\ndomains = ["prebuilt.test"]\n' + PROXY)
+                   '[web]\ndomains = ["prebuilt.test"]\ntls = false\n' + PROXY)
+    CREATED.append(cfg)
     run = dockyard("-c", str(cfg), "--json", "deploy", timeout=300)
     assert run.returncode == 0, run.output
     result = json.loads(run.stdout)
     assert result["release"] == "v1" and result["timings"]["build"] < 30
-    assert "docker pull" not in (STATE / "audit.log").read_text()  # present: not pulled
+    audit = [line for line in (STATE / "audit.log").read_text().splitlines()
+             if '"app":"prebuilt"' in line]
+    assert audit and not any("docker pull" in line for line in audit)  # present: not pulled
     assert get(HTTP_PORT, "prebuilt.test") == (200, "hello v2")
     tagged = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", "dockyard/prebuilt:v1",
                              "dockyard-testbed/hello:v2"], capture_output=True, text=True)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.conftest import hello_config, https_proxy
+from tests.e2e.conftest import CREATED, HTTPS_PORT, hello_config, shared_proxy
 from tests.helpers import REPO, dockyard
 
 GUIDE = REPO / "docs" / "guide.md"
@@ -23,16 +23,18 @@ def guide_blocks() -> list[str]:
 
 
 def substitute(block: str, root: Path) -> str:
-    """The guide's example values -> the testbed's (server, name, images, test CA)."""
-    test_proxy = https_proxy().replace("[proxy]\n", "").replace(
+    """The guide's example values -> the testbed's (server, images, the router settings the
+    other tests share, the test CA and its ports)."""
+    test_proxy = shared_proxy().replace("[proxy]\n", "").replace(
         'acme_email = "ops@dockyard.test"\n', "")
     for old, new in [
         ("ssh://root@203.0.113.10", "ssh://root@127.0.0.1:2222"),
         ("guestbook.example.com", "guestbook.test"),
         ('image = "postgres:16"', 'image = "dockyard-testbed/postgres"'),
         ('args = { VERSION = "v1" }', 'args = { BASE = "dockyard-testbed/python", VERSION = "v1" }'),
-        ('acme_email = "you@example.com"\n', 'acme_email = "you@example.com"\n' + test_proxy),
-        ("curl -fsS ", f"curl -fsS --cacert {root} --resolve guestbook.test:443:127.0.0.1 "),
+        ('acme_email = "you@example.com"\n', 'acme_email = "ops@dockyard.test"\n' + test_proxy),
+        ("curl -fsS ", f"curl -fsS --cacert {root} --connect-to "
+                       f"guestbook.test:443:127.0.0.1:{HTTPS_PORT} "),
     ]:
         block = block.replace(old, new)
     return block
@@ -59,6 +61,7 @@ def test_every_guide_block_runs_against_the_testbed(clean: None, tmp_path: Path,
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "COLUMNS": "200",
            "PYTHONPATH": str(REPO / "src")}
+    CREATED.append(app / "dockyard.toml")  # written by the guide's first block
     blocks = guide_blocks()
     assert len(blocks) >= 10
     for number, block in enumerate(blocks, 1):
@@ -73,12 +76,18 @@ def test_every_guide_block_runs_against_the_testbed(clean: None, tmp_path: Path,
 
 
 def normalized(text: str) -> list[str]:
-    """Plan lines with the random parts (container name suffixes) made equal."""
+    """Plan lines with the parts that may differ between two runs made equal: container name
+    suffixes and invocation ids (random), the routes digest the write expects and the router
+    slot a first deploy claims (other tests' apps, deploying in parallel, change the routes
+    between the two runs)."""
     lines = []
     for line in text.splitlines():
         if line.startswith(("# dry run:", "# explain:")):
             continue
-        lines.append(re.sub(r"-v(\d+)-[0-9a-f]{6}\b", r"-v\1-XXXXXX", line))
+        line = re.sub(r"-v(\d+)-[0-9a-f]{6}\b", r"-v\1-XXXXXX", line)
+        line = re.sub(r'"invocation":"[0-9a-f]+"', '"invocation":"ID"', line)
+        line = re.sub(r"\bslot\d\d\b", "slotNN", line)
+        lines.append(re.sub(r"\b[0-9a-f]{64}\b", "DIGEST", line))
     return lines
 
 
@@ -86,7 +95,7 @@ def test_explain_deploy_has_exactly_the_dry_run_commands_with_a_sentence_each(
         clean: None, tmp_path: Path) -> None:
     for where in ("plain", "git"):
         directory = tmp_path / where
-        cfg = hello_config(directory, name="hello")
+        cfg = hello_config(directory, name="explain")
         if where == "git":
             for argv in (["git", "init", "-q"], ["git", "add", "-A"],
                          ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm",

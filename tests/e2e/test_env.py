@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     get,
     hello_config,
     sh,
+    soak,
 )
 from tests.e2e.test_faults import ssh_processes
 from tests.helpers import dockyard
@@ -70,7 +71,7 @@ class CmdlineSampler:
 def test_a_secret_never_leaks_and_the_app_sees_it(clean: None, tmp_path: Path,
                                                    ssh_log: SshLog) -> None:
     secret = "s3cr3t-" + secrets.token_hex(16)
-    cfg = hello_config(tmp_path / "hello")
+    cfg = hello_config(tmp_path / "hello", name="secret")
     argv_log = tmp_path / "argv.jsonl"
     env = {"DOCKYARD_ARGV_LOG": str(argv_log)}
     printed: list[str] = []
@@ -90,19 +91,19 @@ def test_a_secret_never_leaks_and_the_app_sees_it(clean: None, tmp_path: Path,
                  ["env", "list", "--json"], ["releases", "--json"], ["-v", "releases"]):
         run(*args)
 
-    assert get(HTTP_PORT, "hello.test", "/cgi-bin/env?API_TOKEN")[1] == secret, "app lacks it"
+    assert get(HTTP_PORT, "secret.test", "/cgi-bin/env?API_TOKEN")[1] == secret, "app lacks it"
     # where it must not be; a failure names the place, never the value
     places: dict[str, str] = {f"output of command {i}": t for i, t in enumerate(printed)}
     places["audit log"] = (STATE / "audit.log").read_text()
     places["remote argv (sshd log)"] = "\n".join(ssh_log.commands())
     places["local argv (runner)"] = argv_log.read_text()
-    for image in sh("docker", "image", "ls", "dockyard/hello", "--format",
+    for image in sh("docker", "image", "ls", "dockyard/secret", "--format",
                     "{{.Repository}}:{{.Tag}}").stdout.split():
         layers = subprocess.run(["docker", "save", image], capture_output=True).stdout
         assert layers, image
         places[f"layers of {image}"] = layers.decode("latin-1")
         places[f"config of {image}"] = sh("docker", "image", "inspect", image).stdout
-    for name in sh("docker", "ps", "-aq", "--filter", "label=dockyard.app=hello").stdout.split():
+    for name in sh("docker", "ps", "-aq", "--filter", "label=dockyard.app=secret").stdout.split():
         places[f"labels of {name}"] = sh("docker", "inspect", "-f", "{{json .Config.Labels}}",
                                          name).stdout
     leaked = sorted(place for place, text in places.items() if secret in text)
@@ -112,9 +113,9 @@ def test_a_secret_never_leaks_and_the_app_sees_it(clean: None, tmp_path: Path,
     assert "docker run" in places["remote argv (sshd log)"]
     assert "ssh" in places["local argv (runner)"]
     # on the server the secret lives only in 0600 files
-    env_file = STATE / "apps" / "hello" / "env.server"
+    env_file = STATE / "apps" / "secret" / "env.server"
     assert oct(env_file.stat().st_mode)[-3:] == "600"
-    for snapshot in (STATE / "apps" / "hello" / "env").iterdir():
+    for snapshot in (STATE / "apps" / "secret" / "env").iterdir():
         assert oct(snapshot.stat().st_mode)[-3:] == "600"
 
     revealed = dockyard("-c", str(cfg), "env", "list", "--reveal", "--json")
@@ -126,23 +127,23 @@ def test_a_secret_never_leaks_and_the_app_sees_it(clean: None, tmp_path: Path,
 
 
 def test_env_set_and_rollback_under_load(clean: None, tmp_path: Path) -> None:
-    cfg = hello_config(tmp_path / "hello")
+    cfg = hello_config(tmp_path / "hello", name="envload")
     assert dockyard("-c", str(cfg), "deploy", timeout=300).returncode == 0
     path = "/cgi-bin/env?GREETING"
-    assert get(HTTP_PORT, "hello.test", path) == (200, "hi from hello")
-    with Load(HTTP_PORT, "hello.test", path=path, threads=4) as load:
+    assert get(HTTP_PORT, "envload.test", path) == (200, "hi from envload")
+    with Load(HTTP_PORT, "envload.test", path=path, threads=4) as load:
         run = dockyard("-c", str(cfg), "env", "set", "GREETING=bonjour", timeout=300)
         assert run.returncode == 0, run.output
-        assert get(HTTP_PORT, "hello.test", path) == (200, "bonjour")
+        assert get(HTTP_PORT, "envload.test", path) == (200, "bonjour")
         back = dockyard("-c", str(cfg), "rollback", timeout=300)
         assert back.returncode == 0, back.output
-        assert get(HTTP_PORT, "hello.test", path) == (200, "hi from hello")
+        assert get(HTTP_PORT, "envload.test", path) == (200, "hi from envload")
     assert load.report.failed == 0, load.report.summary()
-    assert load.report.bodies[0] == "hi from hello" and "bonjour" in load.report.bodies
-    assert load.report.bodies[-1] == "hi from hello"
+    assert load.report.bodies[0] == "hi from envload" and "bonjour" in load.report.bodies
+    assert load.report.bodies[-1] == "hi from envload"
     # the rollback restored the server's environment too
     listed = json.loads(dockyard("-c", str(cfg), "env", "list", "--reveal", "--json").stdout)
-    assert {r["key"]: r["value"] for r in listed}["GREETING"] == "hi from hello"
+    assert {r["key"]: r["value"] for r in listed}["GREETING"] == "hi from envload"
     releases = json.loads(dockyard("-c", str(cfg), "releases", "--json").stdout)
     assert [r["kind"] for r in releases] == ["rollback", "env", "deploy"]
 
@@ -151,20 +152,21 @@ def test_env_set_and_rollback_under_load(clean: None, tmp_path: Path) -> None:
     assert run.returncode == 0 and "not applied" in run.stderr
     status = json.loads(dockyard("-c", str(cfg), "status", "--json").stdout)
     assert status["env"] == "env changed, not applied"
-    assert get(HTTP_PORT, "hello.test", path) == (200, "hi from hello")
+    assert get(HTTP_PORT, "envload.test", path) == (200, "hi from envload")
     assert dockyard("-c", str(cfg), "deploy", timeout=300).returncode == 0
-    assert get(HTTP_PORT, "hello.test", path) == (200, "later")
+    assert get(HTTP_PORT, "envload.test", path) == (200, "later")
     assert json.loads(dockyard("-c", str(cfg), "status", "--json").stdout)["env"] == "applied"
 
     unset = dockyard("-c", str(cfg), "env", "unset", "GREETING", timeout=300)
     assert unset.returncode == 0, unset.output
     # dockyard.toml's plain value shows again once the server's is gone
-    assert get(HTTP_PORT, "hello.test", path) == (200, "hi from hello")
+    assert get(HTTP_PORT, "envload.test", path) == (200, "hi from envload")
 
 
+@pytest.mark.soak
 def test_a_cut_connection_never_leaves_half_an_env_file(clean: None, tmp_path: Path) -> None:
-    cfg = hello_config(tmp_path / "hello")
-    env_file = STATE / "apps" / "hello" / "env.server"
+    cfg = hello_config(tmp_path / "hello", name="envcut")
+    env_file = STATE / "apps" / "envcut" / "env.server"
     versions = {}
     for name in ("a", "b"):
         versions[name] = f"BIG={name * 400_000}\nSMALL={name}\n"
@@ -176,7 +178,7 @@ def test_a_cut_connection_never_leaves_half_an_env_file(clean: None, tmp_path: P
     rng = random.Random(4)
     runtime = tempfile.mkdtemp(prefix="dye-", dir="/tmp")
     outcomes = []
-    for i in range(20):
+    for i in range(soak(10)):
         name = "b" if i % 2 == 0 else "a"
         dotenv = tmp_path / f"{name}.env"
         dotenv.write_text(versions[name])

@@ -26,8 +26,9 @@ def started_at() -> str:
     return sh("docker", "inspect", "-f", "{{.State.StartedAt}}", "dockyard-router").stdout
 
 
+@pytest.mark.exclusive
 def test_apply_records_settings_then_recreates_the_router_on_port_change(
-        clean: None, tmp_path: Path) -> None:
+        alone: None, tmp_path: Path) -> None:
     cfg = app_config(tmp_path, extra=PROXY)
     dry = dockyard("-c", str(cfg), "--dry-run", "router", "apply")
     assert dry.returncode == 0, dry.output
@@ -49,7 +50,8 @@ def test_apply_records_settings_then_recreates_the_router_on_port_change(
     # a file that disagrees cannot deploy: it is told the current value and the command
     moved_text = PROXY.replace(f"http_port = {HTTP_PORT}", "http_port = 18081")
     (tmp_path / "moved").mkdir()
-    moved = app_config(tmp_path / "moved", extra=moved_text)
+    moved = app_config(tmp_path / "moved", extra='[build]\nimage = "dockyard-testbed/hello:v2"\n'
+                       + moved_text)
     refused = dockyard("-c", str(moved), "deploy")
     assert refused.returncode == 2 and "error[DY030]" in refused.stderr
     assert "18080" in refused.stderr and "dockyard router apply" in refused.stderr
@@ -64,7 +66,7 @@ def test_apply_records_settings_then_recreates_the_router_on_port_change(
     # the recreated router routes every app again, from Dockyard's state
     wait_answer(18081, "hello.test", "hello v1", seconds=30)
     audit = (STATE / "audit.log").read_text()
-    assert "docker rm -f dockyard-router" in audit and '"subcommand":"router apply"' in audit
+    assert "docker rm -f -- dockyard-router" in audit and '"subcommand":"router apply"' in audit
 
     # a tools_image-only change records the setting and leaves the router alone
     started = started_at()

@@ -18,7 +18,8 @@ def engine_version() -> str:
     return sh("docker", "version", "--format", "{{.Server.Version}}").stdout.strip()
 
 
-def test_server_check_over_ssh_reports_docker_version(clean: None, tmp_path: Path,
+@pytest.mark.exclusive
+def test_server_check_over_ssh_reports_docker_version(alone: None, tmp_path: Path,
                                                       ssh_log: SshLog) -> None:
     cfg = app_config(tmp_path)
     run = dockyard("-c", str(cfg), "server", "check", "--json")
@@ -30,18 +31,19 @@ def test_server_check_over_ssh_reports_docker_version(clean: None, tmp_path: Pat
     assert rows["connection"]["detail"] == "SSH to root@127.0.0.1:2222 as root"
     assert rows["state dir"]["level"] == "warn"  # clean slate: not set up yet
     # the commands really went through the testbed's sshd
-    logged = ssh_log.commands()
-    assert "docker version --format '{{.Server.Version}}'" in logged
+    logged = ssh_log.text()
+    assert "docker version '--format={{.Server.Version}}'" in logged
     assert "cat /proc/net/tcp /proc/net/tcp6" in logged
 
 
 def test_server_check_table_for_people(clean: None, tmp_path: Path) -> None:
-    run = dockyard("-c", str(app_config(tmp_path)), "server", "check")
+    run = dockyard("-c", str(app_config(tmp_path, name="checker")), "server", "check")
     assert run.returncode == 0, run.output
     assert "docker" in run.stdout and engine_version() in run.stdout
 
 
-def test_server_check_local_engine_does_not_use_ssh(clean: None, tmp_path: Path,
+@pytest.mark.exclusive
+def test_server_check_local_engine_does_not_use_ssh(alone: None, tmp_path: Path,
                                                     ssh_log: SshLog) -> None:
     run = dockyard("-c", str(app_config(tmp_path, host="local")), "server", "check", "--json")
     assert run.returncode == 0, run.output
@@ -61,7 +63,8 @@ def test_unreachable_host_is_one_line_within_10s(tmp_path: Path) -> None:
     assert "Traceback" not in run.output
 
 
-def test_port_held_by_another_program_blocks(clean: None, tmp_path: Path) -> None:
+@pytest.mark.exclusive
+def test_port_held_by_another_program_blocks(alone: None, tmp_path: Path) -> None:
     import socket
 
     with socket.socket() as sock:
@@ -76,8 +79,9 @@ def test_port_held_by_another_program_blocks(clean: None, tmp_path: Path) -> Non
     assert "error[DY015]" in run.stderr and "Traceback" not in run.stderr
 
 
+@pytest.mark.exclusive
 def test_dry_run_setup_changes_nothing_then_setup_creates_and_audits(
-        clean: None, tmp_path: Path, ssh_log: SshLog) -> None:
+        alone: None, tmp_path: Path, ssh_log: SshLog) -> None:
     cfg = app_config(tmp_path)
     assert not STATE.exists()
     dry = dockyard("-c", str(cfg), "--dry-run", "server", "setup")
@@ -105,7 +109,8 @@ def test_dry_run_setup_changes_nothing_then_setup_creates_and_audits(
     assert len((STATE / "audit.log").read_text().splitlines()) == 1  # nothing changed: no entry
 
 
-def test_verbose_shows_each_command_with_its_duration(clean: None, tmp_path: Path) -> None:
+@pytest.mark.exclusive
+def test_verbose_shows_each_command_with_its_duration(alone: None, tmp_path: Path) -> None:
     run = dockyard("-v", "-c", str(app_config(tmp_path)), "server", "setup")
     assert run.returncode == 0, run.output
     assert any("install -d -m 0750" in line and line.rstrip().endswith("s)")
@@ -117,7 +122,7 @@ def test_host_key_is_accepted_once_then_pinned(clean: None, tmp_path: Path) -> N
     (home / ".ssh").mkdir(parents=True)
     env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / "cfg"),
            "XDG_RUNTIME_DIR": str(home / "run")}
-    cfg = app_config(tmp_path)
+    cfg = app_config(tmp_path, name="hostkey")
     first = dockyard("-c", str(cfg), "server", "check", env=env)
     assert first.returncode == 0, first.output
     known = home / "cfg" / "dockyard" / "known_hosts"
@@ -138,7 +143,8 @@ def test_host_key_is_accepted_once_then_pinned(clean: None, tmp_path: Path) -> N
     assert len(changed.stderr.strip().splitlines()) <= 3
 
 
-def test_proxy_mismatch_shows_in_check(clean: None, tmp_path: Path) -> None:
+@pytest.mark.exclusive
+def test_proxy_mismatch_shows_in_check(alone: None, tmp_path: Path) -> None:
     cfg = app_config(tmp_path, extra=PROXY)
     assert dockyard("-c", str(cfg), "router", "apply", "--yes").returncode == 0
     other = tmp_path / "other"
