@@ -129,6 +129,9 @@ class FakeServer:
         self.build_ok = True
         #: retirements run when started (False: they wait for finish_retirements())
         self.retire_at_once = True
+        #: when not at once: a retirement ends this many (fake) seconds after it started
+        #: (None: never, like one stuck draining a request that never ends)
+        self.retire_after: float | None = None
         self.failing: list[Callable[[list[str]], int | None]] = []
         #: Times Docker moved the router's published ports to another of its networks (it
         #: takes them from the network whose name sorts first): each move refuses
@@ -520,6 +523,11 @@ class FakeServer:
 
     def docker_ps(self, opts: dict[str, list[str]], pos: list[str],
                   stdin: bytes | None) -> tuple[int, str, str]:
+        if self.retire_after is not None:
+            for job in [c for c in self.containers.values()
+                        if c.labels.get("dockyard.role") == "retire"
+                        and self.clock.now() - c.started >= self.retire_after]:
+                self.retire(job)
         fmt = (opts.get("--format") or [""])[0]
         out = ""
         for c in self.containers.values():

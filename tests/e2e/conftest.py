@@ -361,13 +361,18 @@ def soak(default: int) -> int:
 
 def wait_retired(app: str, seconds: float = 60) -> None:
     """Until the app's old releases are retired (drained, stopped, removed on the server,
-    after the deploy that replaced them returned)."""
+    after the deploy that replaced them returned): no retirement container left, and the
+    app's processes all of one release. (The retirement starts just after the deploy
+    returned: right then, it may not exist yet.)"""
     import time
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not sh("docker", "ps", "-q", "--filter", f"label=dockyard.app={app}", "--filter",
-                  "label=dockyard.role=retire").stdout.strip():
+        rows = app_containers(app)
+        retiring = [r for r in rows if r[2].startswith("v")]  # retire.sh's: "vN"
+        releases = {r[2] for r in rows if r[1] and r[1] not in ("release", "run")}
+        if not retiring and len(releases) <= 1:
             return
         time.sleep(0.2)
-    raise AssertionError(f"{app}'s old release was not retired within {seconds}s")
+    raise AssertionError(f"{app}'s old release was not retired within {seconds}s: "
+                         f"{app_containers(app)}")

@@ -36,6 +36,9 @@ def test_apply_records_settings_then_recreates_the_router_on_port_change(
 
     first = dockyard("-c", str(cfg), "router", "apply", "--yes")
     assert first.returncode == 0, first.output
+    # the router runs from now on, with these settings (404 until an app is deployed)
+    assert "the router runs" in first.output and started_at().strip()
+    assert get(HTTP_PORT, "nothing.test")[0] == 404
     saved = json.loads((STATE / "proxy.json").read_text())
     assert saved["http_port"] == HTTP_PORT and saved["router_image"] == "dockyard-testbed/router"
     unchanged = dockyard("-c", str(cfg), "router", "apply", "--yes")

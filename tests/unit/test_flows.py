@@ -320,6 +320,31 @@ def test_two_apps_share_the_router_without_touching_each_other(server: FakeServe
     assert slots == {"hello": 1, "blog": 2}
 
 
+def test_a_deploy_waits_for_retirements_that_hold_every_free_slot(server: FakeServer) -> None:
+    """Deploys back to back, each old release still draining: once every slot is taken, the
+    next deploy waits for a retirement to finish (the issue: "the next deploy waits for or
+    finishes a retirement still running"), then takes its slot."""
+    server.retire_at_once, server.retire_after = False, 45.0
+    for _ in range(5):
+        deploy(server, config())
+    assert len(web_containers(server)) >= 1
+    assert served(server, "hello.test") == [c for c in web_containers(server)
+                                            if "-v5-" in c]
+    assert state(server).current == 5
+
+
+def test_a_retirement_that_never_ends_stops_the_deploy_with_where_to_look(
+        server: FakeServer) -> None:
+    server.retire_at_once = False  # retire_after None: stuck
+    for _ in range(4):
+        deploy(server, config())
+    live = served(server, "hello.test")
+    with pytest.raises(DockyardError) as info:
+        deploy(server, config())
+    assert info.value.code == "DY040" and "retire.log" in info.value.message
+    assert served(server, "hello.test") == live  # the live release kept serving
+
+
 def test_two_first_deploys_at_once_never_share_a_router_slot(server: FakeServer) -> None:
     """Another app claims the lowest free slot between this deploy's read and its write: the
     write is refused (the routes changed), and this deploy takes the next free slot."""

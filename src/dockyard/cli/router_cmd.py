@@ -17,7 +17,7 @@ from dockyard.docker import networks
 from dockyard.errors import DockyardError
 from dockyard.router import config as rc
 from dockyard.router import logs as logs_mod
-from dockyard.router.ensure import recreate_router
+from dockyard.router.ensure import ensure_router, recreate_router
 from dockyard.server.setup import state_dir_commands
 from dockyard.state import proxy as proxy_state
 from dockyard.state import snapshot
@@ -43,7 +43,8 @@ def apply(
     new = proxy_state.applied(cfg, snap.proxy)
     changed = proxy_state.changed_keys(snap.proxy, new)
     moves = snap.router.on_legacy_network
-    if snap.proxy is not None and not changed and not moves:
+    start = not snap.router.exists
+    if snap.proxy is not None and not changed and not moves and not start:
         obj.say(f"{runner.host.label}: the router settings already match; nothing to do")
         return
     recreate = snap.router.exists and (
@@ -60,6 +61,9 @@ def apply(
         obj.err.print("  the dockyard-router container will be recreated (ports and image "
                       "are fixed when it starts): every app is unreachable for about a "
                       "second")
+    if start:
+        obj.err.print(f"  the router is not running yet: it starts with these settings "
+                      f"(ports {new.http_port} and {new.https_port})")
     # whether there is anything to confirm depends on the server: asked after reading it
     obj.need_confirmation(yes, "router apply")
     obj.confirm("apply?", yes)
@@ -67,6 +71,9 @@ def apply(
     runner.change_all([*setup, proxy_state.write_command(new)])
     if recreate:
         recreate_router(runner, new, snap)
+    elif start:
+        snap.state_dir = True
+        ensure_router(runner, new, snap)
     if snap.certs is not None and (recreate or any(k in proxy_state.ACME_KEYS
                                                    for k in changed)):
         # the ACME client follows the new settings (and a new router's namespace)
@@ -74,7 +81,8 @@ def apply(
                      image_present=snap.images.get(new.acme_image, False))
     runner.flush_audit()
     if not runner.dry_run:
-        done = "applied; the router was recreated" if recreate else "applied"
+        done = ("applied; the router was recreated" if recreate else
+                "applied; the router runs" if start else "applied")
         obj.say(f"{runner.host.label}: router settings {done}")
 
 

@@ -34,7 +34,7 @@ from dockyard.host.command import Command, Wait, change
 from dockyard.router import api
 from dockyard.router import config as rc
 from dockyard.router import container as router
-from dockyard.state import paths
+from dockyard.state import paths, snapshot
 from dockyard.state.releases import Outcome, Release
 
 from .target import Target
@@ -113,7 +113,15 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
     view = RouterView.read(t, route.backend)
     containers = specs(t, release, env_file)
     web, procs = containers[0], containers[1:]
-    server = free_server(t, view, route)
+    try:
+        server = free_server(t, view, route)
+    except DockyardError as exc:
+        if exc.code != "DY040" or not t.snap.retiring:
+            raise
+        # every slot is taken, some by releases still draining: their retirements finish
+        # first (at most drain_timeout + stop_timeout), then their slots are free
+        view = _wait_for_retirements(t, route.backend)
+        server = free_server(t, view, route)
 
     started = clock.now()
     title = f"start {web.name}" + (f" and {len(procs)} more" if procs else "")
@@ -182,6 +190,29 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
     timings["switch"] = clock.now() - switch_started
     release.outcome = Outcome.LIVE
     return Switched(web.name, server, [p.name for p in procs], old, timings)
+
+
+def _wait_for_retirements(t: Target, backend: str) -> RouterView:
+    runner = t.runner
+    names = ", ".join(job.container for job in t.snap.retiring)
+    limit = t.config.deploy.drain_timeout + t.config.deploy.stop_timeout + 30
+
+    def done() -> bool | None:
+        left = runner.read_one(snapshot.app_containers(t.app)).retiring
+        return True if not left else None
+
+    def expired() -> NoReturn:
+        raise DockyardError("DY040", f"no free slot in {backend}: the retirement of the old "
+                            f"release ({names}) did not finish within {limit:g}s; see its "
+                            f"log in {t.app_dir}/retire.log, then run the deploy again")
+
+    with t.progress.step(f"wait for the old release to be retired ({names})"):
+        runner.wait(Wait(f"{names} finished (at most {limit:g}s)", done, limit, expired,
+                         why="every router slot of the app is taken, some by releases still "
+                         "draining: their slots are free once they are retired",
+                         interval=0.5, planned=True))
+    t.snap.retiring = []
+    return RouterView.read(t, backend)
 
 
 def _retiring_slots(t: Target) -> set[str]:
