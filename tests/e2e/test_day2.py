@@ -115,6 +115,30 @@ def test_deploy_an_existing_image_without_building(clean: None, tmp_path: Path) 
              if '"app":"prebuilt"' in line]
     assert audit and not any("docker pull" in line for line in audit)  # present: not pulled
     assert get(HTTP_PORT, "prebuilt.test") == (200, "hello v2")
+    # tls = false: still answered on the HTTPS port, with the router's default certificate
+    import socket
+    import ssl
+
+    from tests.e2e.conftest import HTTPS_PORT
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=10) as raw, \
+            context.wrap_socket(raw, server_hostname="prebuilt.test") as tls:
+        served = tls.getpeercert(binary_form=True)
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: prebuilt.test\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    pem = (STATE / "router" / "etc" / "certs" / "default.pem").read_text()
+    default = ssl.PEM_cert_to_DER_cert(pem[pem.index("-----BEGIN CERTIFICATE-----"):
+                                           pem.index("-----END CERTIFICATE-----") + 25])
+    assert served == default
+    assert answer.startswith(b"HTTP/1.1 200") and answer.rstrip().endswith(b"hello v2")
+    # the container(s) that serve are found by their role
+    routers = subprocess.run(["docker", "ps", "--filter", "label=dockyard.role=router",
+                              "--format", "{{.Names}}"], capture_output=True, text=True)
+    assert routers.stdout.split() == ["dockyard-router"]
     tagged = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", "dockyard/prebuilt:v1",
                              "dockyard-testbed/hello:v2"], capture_output=True, text=True)
     ids = tagged.stdout.split()
