@@ -333,6 +333,17 @@ def test_a_deploy_waits_for_retirements_that_hold_every_free_slot(server: FakeSe
     assert state(server).current == 5
 
 
+def test_status_shows_the_old_release_draining_while_it_is_retired(server: FakeServer) -> None:
+    server.retire_at_once = False
+    deploy(server, config())
+    deploy(server, config())
+    rows = {r.release: r.health for r in status.app_view(runner(server), config()).rows}
+    assert rows["v1"] == "draining (being retired)" and rows["v2"] != rows["v1"]
+    server.finish_retirements()
+    rows = {r.release: r.health for r in status.app_view(runner(server), config()).rows}
+    assert list(rows) == ["v2"]
+
+
 def test_a_retirement_that_never_ends_stops_the_deploy_with_where_to_look(
         server: FakeServer) -> None:
     server.retire_at_once = False  # retire_after None: stuck

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass
 
 from dockyard.accessories import commands as acc_commands
 from dockyard.config.model import Config
-from dockyard.docker import containers as ctr
 from dockyard.errors import DockyardError
 from dockyard.host.runner import Runner
 from dockyard.router import api
@@ -69,9 +68,9 @@ class AppView:
 def app_view(runner: Runner, config: Config) -> AppView:
     """Everything `status` shows, read in one round trip (plus the router's own view)."""
     app = config.app.name
-    state, listed, server, found, retiring = runner.read(
-        read_state(app), ctr.list_app(app), env_state.read(app), acc_commands.list_all(app),
-        snapshot.retiring(app))
+    state, seen, server = runner.read(read_state(app), snapshot.app_containers(app),
+                                      env_state.read(app))
+    listed, found, retiring = seen.containers, seen.accessories, seen.retiring
     runner.add_secrets(env_state.redactable(server))
     router_status: dict[str, str] = {}
     if state.route is not None:

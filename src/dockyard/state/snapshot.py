@@ -144,23 +144,6 @@ class Retiring:
     release: str
 
 
-def retiring(app: str) -> Fact[list[Retiring]]:
-    def parse(answer: Answer) -> list[Retiring]:
-        out = []
-        for line in answer.out.split("\n"):
-            parts = line.split("\t")
-            if len(parts) == 3 and parts[0]:
-                out.append(Retiring(parts[0], tuple(p for p in parts[1].split(",") if p),
-                                    parts[2]))
-        return out
-
-    return fact(["docker", "ps", f"--filter=label=dockyard.app={app}",
-                 "--filter=label=dockyard.role=retire",
-                 '--format={{.Names}}\t{{.Label "dockyard.slots"}}\t'
-                 '{{.Label "dockyard.release"}}'], parse,
-                f"is an old release of {app} still being retired?")
-
-
 # -- what a deploy reads with few docker processes ------------------------------------------
 # Each `docker` command is a process of its own on the server (tens of milliseconds, more on
 # a busy one): the snapshot asks one `docker inspect` for Dockyard's own containers, one
