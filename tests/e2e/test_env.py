@@ -163,6 +163,12 @@ def test_env_set_and_rollback_under_load(clean: None, tmp_path: Path) -> None:
     assert get(HTTP_PORT, "envload.test", path) == (200, "hi from envload")
 
 
+def kill_ssh(runtime: str) -> None:
+    for pid in ssh_processes(runtime):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.soak
 def test_a_cut_connection_never_leaves_half_an_env_file(clean: None, tmp_path: Path) -> None:
     cfg = hello_config(tmp_path / "hello", name="envcut")
@@ -186,12 +192,17 @@ def test_a_cut_connection_never_leaves_half_an_env_file(clean: None, tmp_path: P
                                  "import", str(dotenv), "--no-restart"],
                                 env={**os.environ, "XDG_RUNTIME_DIR": runtime},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # anywhere in a run (measured: the seed's), so most tries are cut somewhere
-        time.sleep(rng.uniform(0.05, max(0.3, 0.9 * seed.seconds)))
-        for pid in ssh_processes(runtime):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        # the cut lands at a random point after the try's first command starts over the
+        # master (a second ssh process; the first is the master dockyard opens while Python
+        # imports), not after a guess at start-up time, which CI under load made miss every try
+        started = time.monotonic()
+        while (len(ssh_processes(runtime)) < 2 and proc.poll() is None
+               and time.monotonic() - started < 60):
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0.0, 0.15))
+        kill_ssh(runtime)
         proc.communicate(timeout=120)
+        kill_ssh(runtime)  # the next try starts without a ControlMaster, so it can be cut early too
         content = env_file.read_text()
         assert content in versions.values(), f"try {i}: partial file ({len(content)} bytes)"
         outcomes.append(proc.returncode)

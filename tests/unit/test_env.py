@@ -70,9 +70,30 @@ def test_export_reads_back() -> None:
 
 
 def test_values_never_in_argv() -> None:
-    cmd = write_command("hello", {"TOKEN": "very-secret-value"})
+    cmd = write_command("hello", {"TOKEN": "very-secret-value"}, {"TOKEN"})
     assert "very-secret-value" not in " ".join(cmd.argv)
     assert cmd.stdin is not None and b"very-secret-value" in cmd.stdin
-    assert "very-secret-value" not in cmd.line and cmd.line.endswith("<env file: 1 keys>")
+    assert "very-secret-value" not in cmd.line and cmd.line.endswith("<env file: 1 keys, 1 of them secrets>")
 
 
+
+
+# -- which values are secrets (issue 19, item 9) ------------------------------------------------
+
+def test_secrets_stay_secrets_and_plain_values_show() -> None:
+    from dockyard.cli.env_cmd import MASK, env_rows
+    from dockyard.state.env import secrets_after
+
+    old = {"TOKEN": "t", "GREETING": "hi"}
+    # a server without the list: everything it had counts as a secret
+    assert secrets_after(None, old, {**old, "NEW": "x"}, set(), {"NEW"}) == {"TOKEN", "GREETING"}
+    # KEY=VALUE makes a plain value, KEY - (stdin) or --secret a secret; unset drops the name
+    assert secrets_after({"TOKEN"}, old, {**old, "GREETING": "hello"}, set(),
+                         {"GREETING"}) == {"TOKEN"}
+    assert secrets_after({"TOKEN"}, old, {"GREETING": "hi", "DB": "u"}, {"DB"},
+                         set()) == {"DB"}
+    rows = {r["key"]: r["value"] for r in env_rows(
+        {"TOKEN": "t", "GREETING": "hi"}, {"PORT": "80"}, {"TOKEN"}, reveal=False)}
+    assert rows == {"TOKEN": MASK, "GREETING": "hi", "PORT": "80"}
+    revealed = env_rows({"TOKEN": "t"}, {}, {"TOKEN"}, reveal=True)
+    assert revealed[0]["value"] == "t"

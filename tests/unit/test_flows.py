@@ -157,6 +157,21 @@ def test_an_env_change_is_a_release_of_the_same_image(server: FakeServer) -> Non
     assert server.images["dockyard/hello:v2"] == server.images["dockyard/hello:v1"]
 
 
+def test_env_changes_keep_the_names_of_secrets_next_to_the_values(server: FakeServer) -> None:
+    deploy(server, config())
+    flows.env_release(runner(server), config(), Progress(quiet=True),
+                      lambda env: {**env, "TOKEN": "t0ken-value"}, restart=True,
+                      secret={"TOKEN"})
+    flows.env_release(runner(server), config(), Progress(quiet=True),
+                      lambda env: {**env, "GREETING": "hello"}, restart=True,
+                      plain={"GREETING"})
+    assert server.read(f"{paths.ROOT}/apps/hello/env.secrets") == "TOKEN\n"
+    assert "GREETING=hello" in server.read(f"{paths.ROOT}/apps/hello/env.server")
+    flows.env_release(runner(server), config(), Progress(quiet=True),
+                      lambda env: {k: v for k, v in env.items() if k != "TOKEN"}, restart=False)
+    assert server.read(f"{paths.ROOT}/apps/hello/env.secrets") == ""
+
+
 def test_an_env_change_without_restart_is_only_stored(server: FakeServer) -> None:
     deploy(server, config())
     result, _ = flows.env_release(runner(server), config(), Progress(quiet=True),
@@ -463,10 +478,29 @@ def test_explain_says_why_and_what_a_failure_means_for_each_line(server: FakeSer
     r = runner(server, explain=True)
     flows.deploy(r, config(), HELLO, Progress(quiet=True))
     lines = r.out.getvalue().split("\n")  # type: ignore[attr-defined]
+    fails: dict[str, str] = {}
     for i, line in enumerate(lines):
         if line and not line.startswith("    # "):
             assert lines[i + 1].startswith("    # why: "), line
             assert lines[i + 2].startswith("    # if it fails: "), line
+            fails[line] = lines[i + 2]
+    # each step says what its own failure means: no catch-all sentence (issue 19, item 8)
+    assert not any(flows.FAILS in note for note in fails.values())
+    by_step = {next(line for line in fails if key in line): fails[next(
+        line for line in fails if key in line)] for key in (
+        "record and env snapshot", "docker run -d --name=hello-web-v2", "state ready",
+        "slot01-web1 state drain", "route (hello.test)", "retire.sh", "prune.sh")}
+    assert len(set(by_step.values())) >= 6, by_step
+
+
+def test_a_planned_step_shows_no_check_mark_and_no_duration(server: FakeServer) -> None:
+    deploy(server, config())
+    progress = Progress(planned=True)
+    progress.console = Console(file=io.StringIO(), width=200)
+    flows.deploy(runner(server, dry_run=True), config(), HELLO, progress)
+    shown = progress.console.file.getvalue()  # type: ignore[attr-defined]
+    assert "· build dockyard/hello:v2 on the server (5 files) (planned)" in shown
+    assert "✓" not in shown and "→" not in shown and "s)" not in shown.replace("files)", "")
 
 
 # -- cut connections ----------------------------------------------------------------------------

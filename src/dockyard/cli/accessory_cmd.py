@@ -19,26 +19,26 @@ from dockyard.accessories import flows
 from dockyard.accessories.spec import Accessory, resolve
 from dockyard.cli import context
 from dockyard.cli.context import AppContext, get
-from dockyard.deploy.progress import Progress
 from dockyard.errors import DockyardError
 
-app = typer.Typer(help="Services next to the app (databases, caches): boot, start, stop, "
-                  "restart, logs, exec, upgrade, remove.", no_args_is_help=True)
+app = context.group("Services next to the app (databases, caches): boot, start, stop, "
+                  "restart, logs, exec, upgrade, remove.")
 
-NameArg = Annotated[str, typer.Argument(help="The accessory's name, from [accessories.NAME].")]
+NameArg = Annotated[str, typer.Argument(metavar="NAME",
+                                        help="The accessory's name, from [accessories.NAME].")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 def _site(obj: AppContext) -> flows.Site:
     """The server as it is (read-only commands)."""
     return flows.read_site(obj.runner(), obj.config(), obj.config_path.resolve().parent,
-                           Progress(quiet=obj.json))
+                           obj.progress())
 
 
 def _session(obj: AppContext, what: str) -> AbstractContextManager[flows.Site]:
     """The app's lock, and the server read under it (commands that change something)."""
     return flows.session(obj.runner(), obj.config(), obj.config_path.resolve().parent,
-                         Progress(quiet=obj.json), what)
+                         obj.progress(), what)
 
 
 def _declared(obj: AppContext, name: str) -> None:
@@ -57,7 +57,7 @@ def _done(obj: AppContext, message: str) -> None:
 
 @app.command("boot")
 def boot(ctx: typer.Context, name: Annotated[str, typer.Argument(
-        help="The accessory's name, or all.")]) -> None:
+        metavar="NAME", help="The accessory's name, or all.")]) -> None:
     """Start an accessory that is not running yet (volumes, env, files, container) and wait
     until it answers."""
     obj = get(ctx)
@@ -130,7 +130,7 @@ def logs(
 @app.command("exec", context_settings={"allow_interspersed_args": False,
                                        "ignore_unknown_options": True})
 def exec_(ctx: typer.Context, args: Annotated[list[str], typer.Argument(
-        help="NAME -- CMD...")]) -> None:
+        metavar="NAME -- CMD", help="The accessory, then the command after --.")]) -> None:
     """Run a command inside an accessory: dockyard accessory exec db -- psql -U app"""
     obj = get(ctx)
     before, raw = context.passthrough(["accessory", "exec"], list(args))

@@ -32,7 +32,7 @@ PASSTHROUGH = {"allow_interspersed_args": False, "ignore_unknown_options": True}
 
 
 def _progress(obj: AppContext) -> Progress:
-    return Progress(quiet=obj.json)
+    return obj.progress()
 
 
 def _config_dir(obj: AppContext) -> Path:
@@ -63,7 +63,7 @@ def deploy(ctx: typer.Context) -> None:
 
 def rollback(
     ctx: typer.Context,
-    release: Annotated[str | None, typer.Argument(help="Release to go back to, e.g. v3 "
+    release: Annotated[str | None, typer.Argument(metavar="RELEASE", help="Release to go back to, e.g. v3 "
                                                   "(default: the previous one).")] = None,
 ) -> None:
     """Switch back to an earlier release's image and environment (no rebuild)."""
@@ -174,7 +174,8 @@ def _containers(obj: AppContext, process: str) -> list[ctr.Listed]:
 
 def logs(
     ctx: typer.Context,
-    process: Annotated[str, typer.Argument(help="web, or a name from [processes].")] = "web",
+    process: Annotated[str, typer.Argument(metavar="PROCESS",
+                                           help="web, or a name from [processes].")] = "web",
     follow: context.FollowOpt = False,
     lines: context.LinesOpt = 100,
 ) -> None:
@@ -188,7 +189,7 @@ def logs(
 
 def run(
     ctx: typer.Context,
-    command: Annotated[list[str], typer.Argument(help="The command, after --.")],
+    command: Annotated[list[str], typer.Argument(metavar="-- CMD", help="The command, after --.")],
 ) -> None:
     """Run a one-off container of the current release (env and network included):
     dockyard run -- python manage.py shell"""
@@ -212,7 +213,9 @@ def run(
 
 def exec_(
     ctx: typer.Context,
-    args: Annotated[list[str], typer.Argument(help="[PROCESS] -- CMD...")],
+    args: Annotated[list[str], typer.Argument(
+        metavar="[PROCESS] -- CMD",
+        help="The process (default: web), then the command after --.")],
 ) -> None:
     """Run a command inside a running container: dockyard exec [PROCESS] -- CMD..."""
     obj = get(ctx)
@@ -258,7 +261,7 @@ def remove(
             obj.say(f"{app}: kept {line}")
 
 
-lock_app = typer.Typer(help="The app's deploy lock on the server.", no_args_is_help=True)
+lock_app = context.group("The app's deploy lock on the server.")
 
 
 @lock_app.command("status")

@@ -16,12 +16,19 @@ from rich.console import Console
 
 from dockyard.config.loader import load_config
 from dockyard.config.model import Config
+from dockyard.deploy.progress import Progress
 from dockyard.errors import DockyardError
 from dockyard.host.base import Host
 from dockyard.host.local import LocalHost
 from dockyard.host.runner import Invocation, Runner
 from dockyard.host.spec import HostSpec
 from dockyard.host.ssh import SshHost
+
+
+def group(help: str) -> typer.Typer:
+    """A command group. Help is plain text: Rich markup would swallow the bracketed names
+    the help is full of ("[proxy]", "[accessories.NAME]")."""
+    return typer.Typer(rich_markup_mode=None, help=help, no_args_is_help=True)
 
 
 @dataclass
@@ -99,6 +106,10 @@ class AppContext:
     def say(self, message: str) -> None:
         """Progress for people: to stderr under --json so stdout stays parseable."""
         (self.err if self.json else self.console).print(message)
+
+    def progress(self) -> Progress:
+        """Steps on stderr; quiet under --json; planned under --dry-run and explain."""
+        return Progress(quiet=self.json, planned=self.dry_run)
 
     def close(self) -> None:
         if self._host is not None:

@@ -10,20 +10,17 @@ from rich.table import Table
 
 from dockyard import values
 from dockyard.certs import acme
-from dockyard.cli.context import AppContext, get
+from dockyard.cli.context import AppContext, get, group
 from dockyard.deploy import domains as flows
 from dockyard.deploy import tls
-from dockyard.deploy.progress import Progress
 from dockyard.deploy.target import locked, prepare
 from dockyard.errors import DockyardError
 from dockyard.state.releases import read_state
 
-app = typer.Typer(help="The app's host names (the server's list is the truth).",
-                  no_args_is_help=True)
-certs_app = typer.Typer(help="Certificates (ACME, obtained and renewed on the server).",
-                        no_args_is_help=True)
+app = group("The app's host names (the server's list is the truth).")
+certs_app = group("Certificates (ACME, obtained and renewed on the server).")
 
-Names = Annotated[list[str], typer.Argument(help="Host names, e.g. www.example.com.")]
+Names = Annotated[list[str], typer.Argument(metavar="NAME", help="Host names, e.g. www.example.com.")]
 
 
 def _report(obj: AppContext, domains: list[str], waiting: list[str]) -> None:
@@ -41,7 +38,7 @@ def _report(obj: AppContext, domains: list[str], waiting: list[str]) -> None:
 def add(ctx: typer.Context, names: Names) -> None:
     """Route more names to the app now (no deploy) and obtain their certificates."""
     obj = get(ctx)
-    domains, waiting = flows.change(obj.runner(), obj.config(), Progress(quiet=obj.json),
+    domains, waiting = flows.change(obj.runner(), obj.config(), obj.progress(),
                                     add=list(names), remove=[])
     _report(obj, domains, waiting)
 
@@ -50,7 +47,7 @@ def add(ctx: typer.Context, names: Names) -> None:
 def remove(ctx: typer.Context, names: Names) -> None:
     """Stop routing names to the app (their certificates stay on the server)."""
     obj = get(ctx)
-    domains, _ = flows.change(obj.runner(), obj.config(), Progress(quiet=obj.json), add=[],
+    domains, _ = flows.change(obj.runner(), obj.config(), obj.progress(), add=[],
                               remove=list(names))
     _report(obj, domains, [])
 
@@ -82,7 +79,7 @@ def list_(ctx: typer.Context) -> None:
 
 @certs_app.command("renew")
 def renew(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument(
-        help="Names to renew (default: all of the app's HTTPS names).")] = None) -> None:
+        metavar="NAME", help="Names to renew (default: all of the app's HTTPS names).")] = None) -> None:
     """Order new certificates now, instead of waiting for a third of their lifetime."""
     obj = get(ctx)
     for name in names or []:
@@ -91,7 +88,7 @@ def renew(ctx: typer.Context, names: Annotated[list[str] | None, typer.Argument(
         except ValueError as exc:
             raise DockyardError("DY005", str(exc)) from None
     runner = obj.runner()
-    with locked(runner, obj.config(), Progress(quiet=obj.json), "certs renew") as t:
+    with locked(runner, obj.config(), obj.progress(), "certs renew") as t:
         prepare(t, create=False)
         assert t.route is not None
         mine = acme.tls_domains(t.route.domains, t.route.tls)

@@ -15,21 +15,21 @@ import typer
 from rich.table import Table
 
 from dockyard import values
-from dockyard.cli.context import AppContext, get
+from dockyard.cli.context import AppContext, get, group
 from dockyard.deploy import deploy as flows
-from dockyard.deploy.progress import Progress
 from dockyard.errors import DockyardError
 from dockyard.state import env as env_state
 from dockyard.state.releases import read_state
 
-app = typer.Typer(help="The app's environment and secrets (stored on the server).",
-                  no_args_is_help=True)
+app = group("The app's environment and secrets (stored on the server).")
 
 MASK = "••••••••"
 
 
-def _apply(obj: AppContext, change: dict[str, str | None], *, restart: bool) -> None:
-    """Run the env change; prints what happened (never a value)."""
+def _apply(obj: AppContext, change: dict[str, str | None], *, restart: bool,
+           secret: bool = False) -> None:
+    """Run the env change; prints what happened (never a value). ``secret``: the values set
+    are secrets (`env list` masks them); otherwise plain ones (shown)."""
     cfg = obj.config()
     runner = obj.runner()
 
@@ -41,8 +41,10 @@ def _apply(obj: AppContext, change: dict[str, str | None], *, restart: bool) -> 
                 current[key] = value
         return current
 
-    progress = Progress(quiet=obj.json)
-    result, _ = flows.env_release(runner, cfg, progress, edit, restart=restart)
+    progress = obj.progress()
+    given = {k for k, v in change.items() if v is not None}
+    result, _ = flows.env_release(runner, cfg, progress, edit, restart=restart,
+                                  secret=given if secret else (), plain=() if secret else given)
     if runner.dry_run:
         return
     keys = ", ".join(sorted(change))
@@ -71,15 +73,21 @@ def _check_key(key: str) -> None:
 @app.command("set")
 def set_(
     ctx: typer.Context,
-    pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE..., or KEY - to read the value "
-                                               "from stdin (the way for secrets).")],
+    pairs: Annotated[list[str], typer.Argument(
+        metavar="KEY=VALUE", help="KEY=VALUE..., or KEY - to read the value from stdin (the "
+        "way for secrets).")],
     no_restart: Annotated[bool, typer.Option("--no-restart", help="Store only; running "
                                              "containers keep their environment.")] = False,
+    secret: Annotated[bool, typer.Option("--secret", help="A secret: env list masks it (a "
+                                         "value read from stdin always is).")] = False,
 ) -> None:
-    """Set variables; a running app gets a new release with them, with zero downtime."""
+    """Set variables; a running app gets a new release with them, with zero downtime. A
+    value given as KEY=VALUE is plain (env list shows it) unless --secret; one read from
+    stdin (KEY -) is a secret."""
     obj = get(ctx)
     change: dict[str, str | None] = {}
     if len(pairs) == 2 and pairs[1] == "-" and "=" not in pairs[0]:
+        secret = True
         _check_key(pairs[0])
         value = sys.stdin.read()
         if value.endswith("\n"):
@@ -102,13 +110,13 @@ def set_(
         except ValueError as exc:
             raise DockyardError("DY005", str(exc)) from None
     obj.runner().add_secrets(env_state.redactable({k: v for k, v in change.items() if v}))
-    _apply(obj, change, restart=not no_restart)
+    _apply(obj, change, restart=not no_restart, secret=secret)
 
 
 @app.command("unset")
 def unset(
     ctx: typer.Context,
-    keys: Annotated[list[str], typer.Argument(help="Variables to remove.")],
+    keys: Annotated[list[str], typer.Argument(metavar="KEY", help="Variables to remove.")],
     no_restart: Annotated[bool, typer.Option("--no-restart", help="Store only.")] = False,
 ) -> None:
     """Remove variables from the server's environment."""
@@ -118,21 +126,10 @@ def unset(
     _apply(obj, dict.fromkeys(keys), restart=not no_restart)
 
 
-def _read(obj: AppContext) -> tuple[dict[str, str], dict[str, str]]:
-    runner = obj.runner()
-    server = runner.read_one(env_state.read(obj.config().app.name))
-    runner.add_secrets(env_state.redactable(server))
-    return server, obj.config().env
-
-
-@app.command("list")
-def list_(
-    ctx: typer.Context,
-    reveal: Annotated[bool, typer.Option("--reveal", help="Show the values.")] = False,
-) -> None:
-    """Every variable the app gets, where it comes from; values masked unless --reveal."""
-    obj = get(ctx)
-    server, plain = _read(obj)
+def env_rows(server: dict[str, str], plain: dict[str, str], masked: set[str], *,
+             reveal: bool) -> list[dict[str, str]]:
+    """What `env list` shows: each variable, its value (secrets masked unless ``reveal``)
+    and where it comes from."""
     rows = []
     for key in sorted(set(server) | set(plain)):
         if key in server:
@@ -140,8 +137,34 @@ def list_(
             value = server[key]
         else:
             source, value = "dockyard.toml", plain[key]
-        rows.append({"key": key, "value": value if reveal or key not in server else MASK,
-                     "source": source})
+        hidden = key in server and key in masked and not reveal
+        rows.append({"key": key, "value": MASK if hidden else value, "source": source})
+    return rows
+
+
+def _read(obj: AppContext) -> tuple[dict[str, str], dict[str, str], set[str]]:
+    """(the server's variables, dockyard.toml's, the names to mask: secrets and every name
+    an accessory takes as a secret)."""
+    runner = obj.runner()
+    cfg = obj.config()
+    server, secret = runner.read(env_state.read(cfg.app.name),
+                                 env_state.secret_keys(cfg.app.name))
+    runner.add_secrets(env_state.redactable(server))
+    masked = set(server) if secret is None else set(secret)
+    for accessory in cfg.accessories.values():
+        masked |= set(accessory.secrets)
+    return server, cfg.env, masked
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    reveal: Annotated[bool, typer.Option("--reveal", help="Show the values.")] = False,
+) -> None:
+    """Every variable the app gets and where it comes from; secrets masked unless --reveal
+    (plain values set with KEY=VALUE show)."""
+    obj = get(ctx)
+    rows = env_rows(*_read(obj), reveal=reveal)
     if obj.json:
         obj.emit_json(rows)
         return
@@ -159,10 +182,11 @@ def list_(
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="A dotenv file (KEY=value lines).")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A dotenv file (KEY=value lines).")],
     no_restart: Annotated[bool, typer.Option("--no-restart", help="Store only.")] = False,
 ) -> None:
-    """Set every variable of a dotenv file (quotes removed; errors name the line)."""
+    """Set every variable of a dotenv file (quotes removed; errors name the line). They
+    count as secrets: env list masks them."""
     obj = get(ctx)
     name = values.printable(str(file))
     try:
@@ -182,7 +206,7 @@ def import_(
     if not found:
         raise DockyardError("DY005", f"{name} has no KEY=value lines")
     obj.runner().add_secrets(env_state.redactable(found))
-    _apply(obj, dict(found), restart=not no_restart)
+    _apply(obj, dict(found), restart=not no_restart, secret=True)
 
 
 @app.command("export")
@@ -195,5 +219,5 @@ def export(
     obj = get(ctx)
     if not reveal:
         raise DockyardError("DY005", "env export prints secret values: pass --reveal")
-    server, _ = _read(obj)
+    server, _, _ = _read(obj)
     sys.stdout.write(env_state.format_dotenv(server))

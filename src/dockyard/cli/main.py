@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,7 +24,28 @@ from dockyard.cli import (
 from dockyard.cli.context import AppContext
 from dockyard.errors import CODES, DockyardError
 
+
+def _usage_names_as_users_read_them() -> None:
+    """Typer writes a required argument as ``{NAME}`` in usage lines; people who use git,
+    docker or kubectl read ``NAME`` (and ``[NAME]`` for an optional one, ``NAME...`` for
+    several). Only the usage line changes; a Typer without this hook keeps its own."""
+    argument = getattr(typer.core, "TyperArgument", None)
+    if argument is None or not hasattr(argument, "_usage_display_name"):
+        return
+
+    def usage_name(self: Any) -> str:
+        name = str(self.display_name_raw)
+        if not self.required and not name.startswith("["):
+            name = f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    argument._usage_display_name = usage_name
+
+
+_usage_names_as_users_read_them()
+
 app = typer.Typer(
+    rich_markup_mode=None,
     name="dockyard",
     help="Deploy Dockerized apps to your own server with zero downtime; see every step.",
     no_args_is_help=True,

@@ -11,7 +11,7 @@ import typer
 
 from dockyard import values
 from dockyard.certs.ensure import ensure_certs
-from dockyard.cli.context import AppContext, get
+from dockyard.cli.context import AppContext, get, group
 from dockyard.config.duration import parse_duration
 from dockyard.docker import networks
 from dockyard.errors import DockyardError
@@ -22,7 +22,7 @@ from dockyard.server.setup import state_dir_commands
 from dockyard.state import proxy as proxy_state
 from dockyard.state import snapshot
 
-app = typer.Typer(help="The server-wide router (dockyard-router).", no_args_is_help=True)
+app = group("The server-wide router (dockyard-router).")
 
 
 @app.command("apply")

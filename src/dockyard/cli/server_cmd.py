@@ -8,12 +8,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from dockyard.cli.context import get
+from dockyard.cli.context import get, group
 from dockyard.errors import DockyardError
 from dockyard.server import check as checks
 from dockyard.server import setup as server_setup
 
-app = typer.Typer(help="Check and prepare the server.", no_args_is_help=True)
+app = group("Check and prepare the server.")
 
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 

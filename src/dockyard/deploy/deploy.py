@@ -15,7 +15,7 @@ import getpass
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,9 +129,11 @@ def rollback(runner: Runner, config: Config, progress: Progress, to: int | None)
 
 def env_release(runner: Runner, config: Config, progress: Progress,
                 change_env: Callable[[dict[str, str]], dict[str, str]], *, restart: bool,
+                secret: Iterable[str] = (), plain: Iterable[str] = (),
                 ) -> tuple[Result | None, dict[str, str]]:
     """Change the server's environment (under the app's lock); when the app runs and
-    ``restart``, make a release of the same image with it, switched with zero downtime."""
+    ``restart``, make a release of the same image with it, switched with zero downtime.
+    ``secret``/``plain``: names set as secrets (masked by `env list`) or as plain values."""
     runner.on_failure = FAILS
     clock = runner.host.clock
     started = clock.now()
@@ -139,7 +141,9 @@ def env_release(runner: Runner, config: Config, progress: Progress,
         _, server = t.env
         new_server = change_env(dict(server))
         runner.add_secrets(env_state.redactable(new_server))
-        store = env_state.write_command(t.app, new_server)
+        secrets = env_state.secrets_after(t.snap.env_secrets, server, new_server, set(secret),
+                                          set(plain))
+        store = env_state.write_command(t.app, new_server, secrets)
         current = t.state.live
         if current is None or not restart or new_server == server:
             changes: list[Command] = []
@@ -162,7 +166,7 @@ def env_release(runner: Runner, config: Config, progress: Progress,
                           extra={"changed": changed})
         merged = {**config.env, **new_server}
         result = _release(t, release, started, source=current, env=(merged, new_server),
-                          files={"env.server": env_state.format_env(new_server).encode()})
+                          files=env_state.files(new_server, secrets))
         return result, new_server
 
 
@@ -219,7 +223,9 @@ def _release(t: Target, release: Release, started: float, *, config_dir: Path | 
                   f"env/v{release.number}.server": env_state.format_env(server).encode()}
         before.insert(0, write_files(t.app_dir, record, f"record {release.name} (pending) and "
                                      "its environment, readable only by you",
-                                     label=f"<{release.name} record and env snapshot>"))
+                                     label=f"<{release.name} record and env snapshot>",
+                                     if_fails="nothing was started or switched; the release "
+                                     "that serves now keeps serving"))
         env_file = env_file_path(t.app, release.number)
         command = None
         if config.release.command and release.kind != Kind.ROLLBACK:

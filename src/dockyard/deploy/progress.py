@@ -13,15 +13,25 @@ from rich.text import Text
 
 
 class Progress:
-    def __init__(self, *, quiet: bool = False) -> None:
+    """``planned``: under --dry-run and explain nothing runs, so a step shows as planned
+    (``· build … (planned)``), never with a check mark or a duration."""
+
+    def __init__(self, *, quiet: bool = False, planned: bool = False) -> None:
         self.console = Console(stderr=True, highlight=False)
         self.quiet = quiet
+        self.planned = planned
         self.timings: dict[str, float] = {}
         self.started = time.monotonic()
 
     @contextmanager
     def step(self, title: str, key: str | None = None) -> Iterator[None]:
         start = time.monotonic()
+        if self.planned:
+            if not self.quiet:
+                self.console.print(Text.assemble(("·", "dim"), f" {title} ",
+                                                 ("(planned)", "dim")), highlight=False)
+            yield
+            return
         if not self.quiet:
             self.console.print(Text.assemble(("→", "dim"), f" {title}"), highlight=False)
         ok = False

@@ -20,6 +20,7 @@ deploy removes whatever is left over (by label).
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -129,10 +130,12 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
         first = [*before]
         if release_command is not None:
             first.append(release_command)
-        first += [ctr.run(spec, f"start the new {spec.process} container next to the old one; "
-                          "the old one keeps serving until the new one "
-                          + ("passes its health check" if spec.process == "web" else
-                             "stays up")) for spec in containers]
+        first += [dataclasses.replace(
+            ctr.run(spec, f"start the new {spec.process} container next to the old one; the "
+                    "old one keeps serving until the new one "
+                    + ("passes its health check" if spec.process == "web" else "stays up")),
+            if_fails="the new containers are removed; the release that serves now keeps "
+            "serving") for spec in containers]
         first.append(ctr.address(web.name, t.network).command)
         try:
             results = runner.change_all(first)
@@ -269,7 +272,7 @@ def _add_to_router(t: Target, route: rc.Route, server: str, address: str,
     _check_address(t, route.backend, server, address, container)
     runner.api(api.ApiCall(f"set server {route.backend}/{server} state drain",
                            "let the router health-check the new container without sending "
-                           "it requests yet"))
+                           "it requests yet", if_fails=api.BEFORE_TRAFFIC))
     runner.api(api.set_server_health_down(route.backend, server))
 
 
@@ -290,6 +293,7 @@ def _check_address(t: Target, backend: str, server: str, ip: str, container: str
                             f"{backend}/{server}; the old release keeps serving")
 
     runner.wait(Wait(f"{backend}/{server} points at {container}", took, 1.0, expired,
+                     if_fails=api.BEFORE_TRAFFIC,
                      interval=0.05, planned=True,
                      why="the slot must reach the new container before anything else"))
 

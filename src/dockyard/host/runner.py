@@ -281,7 +281,7 @@ class Runner:
             prefix = "# query: " if not call.changes else ""
             self._print(f"{prefix}router-api {shlex.quote(call.line)}")
             self._explain(call.why or "a Runtime API call to the router",
-                          "" if call.changes else "nothing changes")
+                          call.if_fails if call.changes else "nothing changes")
             if call.changes:
                 return ""
             try:

@@ -19,12 +19,19 @@ class ApiCall:
     line: str
     why: str = ""
     changes: bool = True
+    #: what a failure of this call means (explain prints it)
+    if_fails: str = ""
 
 
-def _call(line: str, why: str = "", changes: bool = True) -> ApiCall:
+def _call(line: str, why: str = "", changes: bool = True, if_fails: str = "") -> ApiCall:
     if "\n" in line or ";" in line:
         raise ValueError(f"one Runtime API command per line: {line!r}")
-    return ApiCall(line, why, changes)
+    return ApiCall(line, why, changes, if_fails)
+
+
+#: a failure while the new container is being put in its slot, before it gets traffic
+BEFORE_TRAFFIC = ("the new container is removed and its slot parked; the release that "
+                  "serves now keeps serving")
 
 
 # -- queries -----------------------------------------------------------------------------
@@ -93,7 +100,8 @@ def set_server_addr(backend: str, server: str, ip: str, port: int) -> ApiCall:
     """The container's address, set explicitly: the first health check must reach the new
     container itself, not whatever the slot pointed at before its new name resolves."""
     return _call(f"set server {backend}/{server} addr {ip} port {port}",
-                 f"send this slot's checks and traffic to {ip}:{port} (the new container)")
+                 f"send this slot's checks and traffic to {ip}:{port} (the new container)",
+                 if_fails=BEFORE_TRAFFIC)
 
 
 def set_server_state(backend: str, server: str, state: str) -> ApiCall:
@@ -102,7 +110,13 @@ def set_server_state(backend: str, server: str, state: str) -> ApiCall:
         "drain": "stop sending new requests to the old container; in-flight ones finish",
         "maint": "take the old container out of the router completely",
     }[state]
-    return _call(f"set server {backend}/{server} state {state}", why)
+    if_fails = {
+        "ready": BEFORE_TRAFFIC,
+        "drain": "the new release serves next to the old one until the command runs again "
+                 "(it finishes the switch); no request fails",
+        "maint": "the slot keeps its state; the next deploy parks it",
+    }[state]
+    return _call(f"set server {backend}/{server} state {state}", why, if_fails=if_fails)
 
 
 def set_map(path: str, key: str, value: str) -> ApiCall:
@@ -135,7 +149,7 @@ def put_map(current: dict[str, str], path: str, key: str, value: str) -> list[Ap
 def set_server_health_down(backend: str, server: str) -> ApiCall:
     return _call(f"set server {backend}/{server} health down",
                  "count the new container as down until it passes its health checks, so no "
-                 "request reaches it before it answers")
+                 "request reaches it before it answers", if_fails=BEFORE_TRAFFIC)
 
 
 def park_server(backend: str, server: str, *, named: bool = False) -> list[ApiCall]:

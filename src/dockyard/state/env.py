@@ -137,11 +137,39 @@ def snapshot(app: str, release: int) -> Fact[tuple[dict[str, str], dict[str, str
                 f"the environment v{release} ran with (values stay in memory)")
 
 
-def write_command(app: str, values: dict[str, str]) -> Command:
+#: The names (never the values) of the variables that are secrets, one per line, next to
+#: env.server: `env list` masks those and shows the others. Missing on servers set up before
+#: it existed: then every server variable counts as a secret.
+SECRETS = "env.secrets"
+
+
+def secret_keys(app: str) -> Fact[set[str] | None]:
+    return fact(["cat", "--", f"{paths.app_dir(app)}/{SECRETS}"],
+                lambda a: {k for k in a.out.split("\n") if k} if a.ok else None,
+                f"which of {app}'s variables are secrets (names only)")
+
+
+def secrets_after(before: set[str] | None, old: dict[str, str], new: dict[str, str],
+                  secret: set[str], plain: set[str]) -> set[str]:
+    """The secret names once ``new`` replaces ``old``: set as secrets (``secret``) or as
+    plain values (``plain``), the others keep what they were (all of them were secrets on a
+    server without the list)."""
+    known = set(old) if before is None else before
+    return {k for k in new if k in secret or (k in known and k not in plain)}
+
+
+def files(values: dict[str, str], secrets: set[str]) -> dict[str, bytes]:
+    """env.server and env.secrets, written together."""
+    return {"env.server": format_env(values).encode(),
+            SECRETS: "".join(f"{k}\n" for k in sorted(secrets & set(values))).encode()}
+
+
+def write_command(app: str, values: dict[str, str], secrets: set[str]) -> Command:
     """Store the app's environment (0600), through stdin, replaced atomically."""
-    return write_files(paths.app_dir(app), {"env.server": format_env(values).encode()},
+    return write_files(paths.app_dir(app), files(values, secrets),
                        f"store {app}'s environment on the server (0600, replaced atomically)",
-                       label=f"<env file: {len(values)} keys>")
+                       label=f"<env file: {len(values)} keys, {len(secrets & set(values))} "
+                       "of them secrets>")
 
 
 def redactable(values: dict[str, str]) -> list[str]:

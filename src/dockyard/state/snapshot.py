@@ -247,6 +247,8 @@ class Snapshot:
     router: RouterInfo = field(default_factory=RouterInfo)
     routes: Routes = field(default_factory=Routes)
     env: dict[str, str] = field(default_factory=dict)
+    #: the names of the server's variables that are secrets (None: no list yet, all are)
+    env_secrets: set[str] | None = None
     accessories: dict[str, acc_commands.Running] = field(default_factory=dict)
     containers: list[ctr.Listed] = field(default_factory=list)
     retiring: list[Retiring] = field(default_factory=list)
@@ -295,6 +297,7 @@ def facts(app: str | None, config: Config | None = None) -> dict[str, Fact[Any]]
         out.update({
             "app": read_state(app),
             "env": env(app),
+            "env_secrets": env_state.secret_keys(app),
             "app_containers": app_containers(app),
         })
     return out
