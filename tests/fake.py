@@ -144,6 +144,8 @@ class FakeServer:
         self.backends: dict[str, dict[str, Server]] = {}
         self.certs_loaded: dict[str, str] = {}  # path -> serial
         self.crt_list: list[str] = []
+        #: how long an ACME order takes (on the fake clock)
+        self.order_seconds = 0.0
         self.router_pid = 0
         # connection faults
         self.round_trips = 0
@@ -169,7 +171,14 @@ class FakeServer:
         return self.files.get(path, b"").decode()
 
     def audit(self) -> list[dict[str, object]]:
-        return [json.loads(line) for line in self.read(paths.AUDIT_LOG).split("\n") if line]
+        """The commands' lines (a command's closing line, with its duration, has none)."""
+        lines = [json.loads(line) for line in self.read(paths.AUDIT_LOG).split("\n") if line]
+        return [line for line in lines if "command" in line]
+
+    def audit_ends(self) -> list[dict[str, object]]:
+        """The lines that close a command (Runner.finish): its duration."""
+        lines = [json.loads(line) for line in self.read(paths.AUDIT_LOG).split("\n") if line]
+        return [line for line in lines if "command" not in line]
 
     def app_containers(self, app: str) -> list[Container]:
         return [c for c in self.containers.values() if c.labels.get("dockyard.app") == app]
@@ -383,6 +392,17 @@ class FakeServer:
             if posixpath.dirname(path) == args[0] and not path.endswith(".sha256"):
                 digest = self.read(path + ".sha256").split(" ")[0] or "-"
                 out += f"{posixpath.basename(path)} {len(self.files[path])} {digest}\n"
+        return 0, out, ""
+
+    def sh_kept(self, args: list[str], stdin: bytes | None) -> tuple[int, str, str]:
+        app, names = args[0], args[1:]
+        backups = [p for p in self.files if p.startswith(f"{paths.BACKUPS}/{app}/")
+                   and not p.endswith(".sha256")]
+        out = f"backups {len(backups)}\n"
+        for name in names:
+            if (f"{router.ETC_DIR}/certs/{name}.pem" in self.files
+                    or f"{paths.ROOT}/certs/lego/certificates/{name}.pem" in self.files):
+                out += f"cert {name}\n"
         return 0, out, ""
 
     def sh_restore(self, args: list[str], stdin: bytes | None) -> tuple[int, str, str]:
@@ -806,6 +826,7 @@ class FakeServer:
                         b"2026-12-01T00:00:00Z failed attempt 1\n"
                     return 1, "", "acme: error: 400 :: urn:ietf:params:acme:error:connection\n"
                 self.certs_loaded[cert] = f"{next(self._ids):02x}"
+                self.clock.t += self.order_seconds  # the ACME order's own time
                 self.files[f"{paths.ROOT}/certs/lego/certificates/{name}.pem"] = b"PEM"
                 self.files[f"{paths.ROOT}/certs/status/{name}/result"] = \
                     b"2026-12-01T00:00:00Z ok issued\n"
@@ -829,6 +850,17 @@ class FakeServer:
                         self.crt_list.append(rc.cert_path(name))
             self.files[f"{etc}/tls.map"] = "".join(f"{n} 1\n" for n in tls).encode()
             self.files[f"{etc}/certs/crt-list"] = "".join(f"{p}\n" for p in self.crt_list).encode()
+            return 0, "", ""
+        if verb == "forget":
+            self._certs(["sync"])
+            want = set(self._wanted())
+            for name in [n for n in args[1:] if n not in want]:
+                self.certs_loaded.pop(rc.cert_path(name), None)
+                for path in [p for p in self.files
+                             if p in (f"{etc}/certs/{name}.pem",
+                                      f"{paths.ROOT}/certs/lego/certificates/{name}.pem")
+                             or p.startswith(f"{paths.ROOT}/certs/status/{name}/")]:
+                    del self.files[path]
             return 0, "", ""
         return 2, "", "usage\n"
 
@@ -948,7 +980,12 @@ class FakeHost(Host):
                 return None
             s.locks[path] = f"4242 {info}"
             answers = [s.run(e.argv) for e in entries]
-            return Held(lambda: s.locks.pop(path, None), answers)
+            def release(last: bytes) -> None:
+                if last:
+                    s._append_audit(last.decode())
+                s.locks.pop(path, None)
+
+            return Held(release, answers)
 
         held = self._trip(take)
         assert held is None or isinstance(held, Held)

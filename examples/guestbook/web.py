@@ -32,9 +32,20 @@ def page() -> str:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as browsers and the router use it
+    # a buffered writer: headers and body leave in one write (flushed after each request),
+    # so a client that closes once it has the status line never meets a half-sent answer
+    wbufsize = 1 << 16
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # the router logs requests
+
+    def handle(self) -> None:
+        # a client may close its connection abruptly once it has the answer (a reset): that
+        # ends the conversation, it is not an error worth a traceback in the app's logs
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            self.close_connection = True
 
     def _send(self, status: int, body: str, ctype: str = "text/plain; charset=utf-8") -> None:
         data = body.encode()

@@ -29,6 +29,7 @@ CODES: dict[str, tuple[str, int]] = {
     "DY016": ("cannot install Docker on this server", 1),
     "DY020": ("a command failed on the server", 1),
     "DY021": ("the local ssh client is missing", 1),
+    "DY022": ("an image could not be pulled", 1),
     "DY030": ("proxy settings differ from the server's", 2),
     "DY031": ("aborted by the user", 1),
     "DY040": ("the router refused a Runtime API command", 1),
@@ -111,3 +112,36 @@ class CommandFailed(DockyardError):
         self.stderr_tail = stderr_tail
         #: what it printed (a write that lost a race prints what it found instead)
         self.stdout = stdout
+
+
+def registry_of(image: str) -> str:
+    """Where Docker pulls ``image`` from, as a person names it."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "Docker Hub (docker.io)"
+
+
+class PullFailed(CommandFailed):
+    """``docker pull`` failed: which image, from which registry, and what to check, instead
+    of Docker's own words alone (they stay, as details)."""
+
+    def __init__(self, image: str, command: str, exit_code: int, stderr_tail: str,
+                 host: str) -> None:
+        super().__init__(command, exit_code, stderr_tail, host)
+        registry = registry_of(image)
+        self.code = "DY022"
+        login = registry if "docker.io" not in registry else ""
+        self.message = (
+            f"{image} could not be pulled from {registry} on {host}: check the image name and "
+            f"tag (spelling, does that tag exist?), that the server reaches {registry}, and "
+            f"for a private image run `{('docker login ' + login).strip()}`" + " on the server "
+            "(Docker's own words below)")
+
+
+def failed(argv: list[str], command: str, exit_code: int, stderr_tail: str, host: str,
+           stdout: str = "") -> CommandFailed:
+    """The error for a command that failed: a pull says what to check."""
+    if argv[:2] == ["docker", "pull"] and len(argv) >= 3:
+        return PullFailed(argv[-1], command, exit_code, stderr_tail, host)
+    return CommandFailed(command, exit_code, stderr_tail, host, stdout)

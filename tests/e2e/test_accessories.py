@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     HTTP_PORT,
     PROXY,
     SSH_HOST,
+    STATE,
     guestbook_config,
     hello_config,
     restart_dockerd,
@@ -102,7 +103,14 @@ def test_guestbook_rows_survive_deploys_restarts_of_everything(alone: None,
     # database is never touched by them
     db_started = sh("docker", "inspect", "-f", "{{.State.StartedAt}}", "guestbook-db").stdout
     # the project's own interpreter: a `python` on PATH may have no Dockyard (or not exist)
-    loop = " && ".join([f"{shlex.quote(sys.executable)} -m dockyard -c {cfg} deploy"] * 5)
+    # after each, the logs of the web containers then running (the new one, checked by the
+    # router since it started): a healthy app logs no traceback (the router's checks close
+    # their connections after reading the whole answer)
+    logs = tmp_path / "web.log"
+    collect = (f"for c in $(docker ps -q --filter label=dockyard.app=guestbook --filter "
+               f"label=dockyard.process=web); do docker logs $c >> {logs} 2>&1; done")
+    loop = " && ".join([f"{shlex.quote(sys.executable)} -m dockyard -c {cfg} deploy && "
+                        f"sleep 2 && {collect}"] * 5)
     probe = subprocess.run([*zd_probe(), "--url", f"http://127.0.0.1:{HTTP_PORT}/", "--host",
                             "guestbook.test", "--post", "--threads", "4", "--max-seconds", "400",
                             "--", "sh", "-c", loop], capture_output=True, text=True,
@@ -111,6 +119,9 @@ def test_guestbook_rows_survive_deploys_restarts_of_everything(alone: None,
     assert probe.returncode == 0 and result["failed"] == 0, (result, probe.stderr[-2000:])
     assert result["command_exit"] == 0, (result, probe.stderr[-2000:])  # the deploys worked
     assert result["ok"] > 50
+    web_logs = logs.read_text()
+    assert web_logs.count("listening on") >= 5, web_logs[-2000:]
+    assert "Traceback" not in web_logs and "ConnectionResetError" not in web_logs, web_logs[-3000:]
     assert sh("docker", "inspect", "-f", "{{.State.StartedAt}}",
               "guestbook-db").stdout == db_started
     rows = entries()
@@ -278,11 +289,22 @@ def test_redis_and_volume_round_trips_and_upgrade(clean: None, tmp_path: Path) -
         assert "pre-upgrade" in whys
     finally:
         sh("docker", "rmi", "dockyard-testbed/redis:next", check=False)
-    # removing the app removes its accessory containers and keeps their volumes
+    # removing the app removes its accessory containers and keeps their volumes and backups,
+    # saying so with the option that deletes each; a second remove with them deletes them
     run = dockyard("-c", str(cfg), "remove", "--yes")
     assert run.returncode == 0, run.output
     assert sh("docker", "ps", "-aq", "--filter", "label=dockyard.app=kv").stdout.strip() == ""
     assert {"kv-cache-data", "kv-files"} <= set(sh("docker", "volume", "ls", "-q").stdout.split())
+    said = " ".join(run.stdout.split())
+    assert "kept 2 volumes with the accessories' data (kv-cache-data, kv-files): dockyard " \
+           "remove --volumes deletes them" in said
+    assert "/var/lib/dockyard/backups/kv: dockyard remove --backups deletes them" in said
+    assert (STATE / "backups" / "kv").is_dir()
+    run = dockyard("-c", str(cfg), "remove", "--yes", "--volumes", "--backups")
+    assert run.returncode == 0, run.output
+    assert "kept" not in run.stdout, run.stdout
+    assert not {"kv-cache-data", "kv-files"} & set(sh("docker", "volume", "ls", "-q").stdout.split())
+    assert not (STATE / "backups" / "kv").exists()
 
 
 def test_scheduled_backups_run_on_the_server_and_keep_only_keep(clean: None,

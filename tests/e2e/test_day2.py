@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -57,11 +59,27 @@ def test_processes_status_releases_logs_run_exec_remove(clean: None, tmp_path: P
     missing = dockyard("-c", str(cfg), "exec", "nope", "--", "true")
     assert missing.returncode == 2 and "error[DY057]" in missing.stderr
 
-    # a deploy replaces the worker too, only after the new one stayed up
+    # a deploy replaces the worker too, only after the new one stayed up; its duration is
+    # one number: the summary's, --json's and history's (and close to the wall clock's)
     set_version(cfg, "v2")
-    assert dockyard("-c", str(cfg), "deploy", timeout=300).returncode == 0
+    started = time.monotonic()
+    run = dockyard("-c", str(cfg), "deploy", timeout=300)
+    wall = time.monotonic() - started
+    assert run.returncode == 0, run.output
+    summary = run.stderr.strip().splitlines()[-1]
+    took = float(re.fullmatch(r"day2 v2 is live on http://day2\.test in (\d+\.\d)s", summary)
+                 .group(1))  # type: ignore[union-attr]
+    assert 0.5 * wall <= took <= wall, (took, wall)
+    history = json.loads(dockyard("-c", str(cfg), "--json", "history").stdout)
+    assert history[-1]["subcommand"] == "deploy" and history[-1]["seconds"] == took
+    table = dockyard("-c", str(cfg), "history", "-n", "1").stdout
+    assert f"{took:.1f}s" in table
+    set_version(cfg, "v3")
+    as_json = json.loads(dockyard("--json", "-c", str(cfg), "deploy", timeout=300).stdout)
+    history = json.loads(dockyard("-c", str(cfg), "--json", "history").stdout)
+    assert as_json["seconds"] == history[-1]["seconds"] and as_json["urls"] == ["http://day2.test"]
     wait_retired("day2")  # the old release is retired on the server, after the deploy
-    assert sorted((c[1], c[2]) for c in app_containers("day2")) == [("web", "2"), ("worker", "2")]
+    assert sorted((c[1], c[2]) for c in app_containers("day2")) == [("web", "3"), ("worker", "3")]
 
     refused = dockyard("-c", str(cfg), "remove", input="")
     assert refused.returncode != 0 and "--yes" in refused.stderr

@@ -37,7 +37,7 @@ def test_deploys_rollbacks_and_restarts_under_load(clean: None, tmp_path: Path) 
     cfg = hello_config(tmp_path / "soak", name="soak")
     first = dockyard("-c", str(cfg), "deploy", timeout=300)
     assert first.returncode == 0, first.output
-    assert "soak v1 is live on soak.test" in first.stderr
+    assert "soak v1 is live on http://soak.test in " in first.stderr
     assert get(HTTP_PORT, "soak.test") == (200, "hello v1")
     assert get(HTTP_PORT, "soak.test", "/cgi-bin/env?GREETING") == (200, "hi from soak")
     assert get(HTTP_PORT, "nobody.test")[0] == 404

@@ -3,6 +3,7 @@ testbed, and `dockyard explain` against `--dry-run` (same commands, same order).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -73,6 +74,18 @@ def test_every_guide_block_runs_against_the_testbed(clean: None, tmp_path: Path,
             f"{run.stdout[-3000:]}\n--- stderr\n{run.stderr[-3000:]}")
     backups = list((tmp_path / "guestbook-backups").glob("*.pgdump"))
     assert len(backups) == 1
+    # the release numbers the guide names: env set before the first deploy made none; v1,
+    # v2, and the rollback v3 (from v1)
+    releases = dockyard("-c", str(app / "dockyard.toml"), "--json", "releases", env=env)
+    made = [(r["name"], r["kind"], r["outcome"]) for r in json.loads(releases.stdout)]
+    assert made == [("v3", "rollback", "live"), ("v2", "deploy", "superseded"),
+                    ("v1", "deploy", "superseded")], made
+    text = GUIDE.read_text()
+    assert "This makes release v1." in text and "makes release v3 from v1" in text
+    # a healthy app logs no error: the router's checks close cleanly (issue 19)
+    logs = dockyard("-c", str(app / "dockyard.toml"), "logs", "web", "-n", "1000", env=env)
+    assert logs.returncode == 0 and "guestbook v1 listening" in logs.stdout, logs.output
+    assert "Traceback" not in logs.output and "ConnectionResetError" not in logs.output
 
 
 def normalized(text: str) -> list[str]:

@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     HTTP_PORT,
     HTTPS_PORT,
     SSH_HOST,
+    STATE,
     TESTBED,
     hello_config,
     https_proxy,
@@ -305,3 +306,21 @@ def test_domains_are_added_and_removed_without_a_deploy(clean: None, tmp_path: P
     assert router_identity() == identity
     run = dockyard("-c", str(cfg), "domains", "remove", "nope.test")
     assert run.returncode == 2 and "not one of tlsdom's domains" in run.stderr
+
+    # remove keeps the certificate (and says how to delete it); a second remove deletes it
+    on_disk = [STATE / "router" / "etc" / "certs" / "tlsdom.test.pem",
+               STATE / "certs" / "lego" / "certificates" / "tlsdom.test.pem"]
+    assert all(p.exists() for p in on_disk)
+    run = dockyard("-c", str(cfg), "remove", "--yes")
+    assert run.returncode == 0, run.output
+    assert ("kept the certificates of tlsdom.test (no longer served; a new deploy of these "
+            "names needs no new order): dockyard remove --certificates deletes them"
+            ) in " ".join(run.stdout.split())
+    assert all(p.exists() for p in on_disk)
+    run = dockyard("-c", str(cfg), "remove", "--yes", "--certificates")
+    assert run.returncode == 0, run.output
+    assert "removed the certificates of tlsdom.test" in run.stdout and "kept" not in run.stdout
+    assert not any(p.exists() for p in on_disk)
+    loaded = sh("docker", "exec", "dockyard-certs", "sh", "-c",
+                "echo 'show ssl cert' | nc 127.0.0.1 9999").stdout
+    assert "/certs/default.pem" in loaded and "/tlsdom.test.pem" not in loaded  # nor in memory

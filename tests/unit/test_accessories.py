@@ -30,6 +30,11 @@ def test_type_is_detected_from_the_image_name() -> None:
     assert detect_type("ghcr.io/acme/redis-stack:7@sha256:abc") == "redis"
     assert detect_type("minio/minio") == "volume"
     assert detect_type("ghcr.io/postgres-tools/minio:1") == "volume"  # only the last part counts
+    assert detect_type("bitnami/postgresql:16") == "postgres"
+    # exact names: a misspelling or a lookalike is not taken for one
+    assert detect_type("postgress:16") == "volume"
+    assert detect_type("my-postgres-exporter:1") == "volume"
+    assert detect_type("redisinsight:2") == "volume"
     cfg = config({"db": {"image": "ghcr.io/x/mydb:1", "type": "postgres"}})
     assert cfg.accessories["db"].kind == "postgres"
 

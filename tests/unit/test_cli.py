@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,15 @@ def test_config_prints_resolved_defaults(tmp_path: Path) -> None:
     assert 'drain_timeout = "30s"' in run.stdout and "keep_releases = 5" in run.stdout
     as_json = cli("config", "--json", cwd=tmp_path)
     assert '"http_port": 80' in as_json.stdout
+    # [proxy] is server-wide: the output says these are the file's wishes, not the server's
+    assert "these are this file's wishes, not necessarily what the" in run.stdout
+    assert "This file has no [proxy]: every value below is Dockyard's default." in run.stdout
+    write_config(tmp_path, '[app]\nname = "hello"\n[server]\nhost = "local"\n'
+                 '[proxy]\nhttp_port = 8080\n')
+    run = cli("config", cwd=tmp_path)
+    assert "\nhttp_port = 8080\n" in run.stdout
+    assert 'router_image = "haproxy:2.8"  # default: not in the file' in run.stdout
+    assert tomllib.loads(run.stdout)["proxy"]["http_port"] == 8080
 
 
 def test_init_reads_expose_refuses_overwrite_and_forces(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from dockyard.host.runner import Invocation, Runner
 from dockyard.router import config as rc
 from dockyard.router import container as router
 from dockyard.router.ensure import recreate_router
-from dockyard.state import paths, snapshot
+from dockyard.state import audit, paths, snapshot
 from dockyard.state.releases import read_state
 from tests.fake import Behavior, FakeHost, FakeServer
 from tests.helpers import REPO
@@ -236,6 +236,31 @@ def test_https_is_ordered_at_the_first_deploy_and_redirects(server: FakeServer) 
     assert "hello.test" in server.read(f"{paths.ROOT}/apps/hello/tls-domains")
 
 
+def test_one_duration_in_the_summary_json_and_history(server: FakeServer) -> None:
+    server.order_seconds = 6.0
+    r = runner(server)
+    r.started = server.clock.now() - 0.4  # Dockyard started before it connected
+    result = flows.deploy(r, tls_config(), HELLO, Progress(quiet=True))
+    # the waits of a first deploy (health checks, the certificate) ran on the fake clock
+    assert result.seconds >= 6.4 and result.certificate_wait >= 6.0
+    assert result.seconds == round(server.clock.now() - r.started, 1)
+    # the same number in the summary, in the audit log's closing line, and in history
+    assert result.summary("hello") == (
+        f"hello v1 is live on https://hello.test in {result.seconds:.1f}s "
+        f"({result.certificate_wait:.1f}s of it waiting for the certificate)")
+    ends = server.audit_ends()
+    assert [e["took_ms"] for e in ends] == [round(result.seconds * 1000)]
+    entries = audit.parse(server.read(paths.AUDIT_LOG))
+    assert [e.took_s for e in entries] == [result.seconds]
+    assert entries[0].as_dict()["seconds"] == result.seconds
+    assert r.finish() == result.seconds  # taken once
+    # a redeploy: no certificate to wait for, plain http:// when TLS is off
+    again = deploy(server, config())
+    assert again.certificate_wait < 0.5 and "waiting" not in again.summary("hello")
+    assert again.urls == ["http://hello.test"]
+    assert audit.parse(server.read(paths.AUDIT_LOG))[-1].took_s == again.seconds
+
+
 def test_turning_tls_off_stops_the_redirect_at_once_and_on_again_keeps_the_cert(
         server: FakeServer) -> None:
     deploy(server, tls_config())
@@ -302,6 +327,26 @@ def test_a_process_that_exits_early_aborts_the_deploy(server: FakeServer, restar
     procs = sorted((c.labels["dockyard.process"], c.labels["dockyard.release"])
                    for c in server.app_containers("hello") if "dockyard.process" in c.labels)
     assert procs == [("web", "1"), ("worker", "1")]
+
+
+@pytest.mark.parametrize("image,registry", [
+    ("missing-postgress:16", "Docker Hub (docker.io)"),
+    ("ghcr.io/acme/missing-app:1", "ghcr.io"),
+    ("localhost:5000/missing-app", "localhost:5000"),
+])
+def test_an_image_that_cannot_be_pulled_says_which_from_where_and_what_to_check(
+        server: FakeServer, image: str, registry: str) -> None:
+    server.pullable = lambda ref: "missing" not in ref
+    cfg = config(extra="").model_copy(update={
+        "build": config().build.model_copy(update={"image": image})})
+    with pytest.raises(DockyardError) as info:
+        deploy(server, cfg)
+    error = info.value
+    assert error.code == "DY022" and error.exit_code == 1
+    assert error.message.startswith(f"{image} could not be pulled from {registry} on ")
+    assert "check the image name and tag" in error.message and "docker login" in error.message
+    assert any("pull access denied" in line for line in error.details or [])
+    assert server.app_containers("hello") == []
 
 
 def test_a_failed_build_changes_nothing(server: FakeServer) -> None:
@@ -447,6 +492,57 @@ def test_remove_drops_https_names_from_the_router_and_stops_renewing(
     assert rc.cert_path("hello.test") not in server.crt_list
     assert "hello.test" not in server.read(f"{paths.ROOT}/router/etc/tls.map")
     assert "hello.test" not in server._wanted()
+
+
+def test_remove_says_what_it_kept_and_the_option_that_deletes_each(server: FakeServer) -> None:
+    deploy(server, tls_config())
+    server.volumes["hello-db-data"] = {"dockyard.app": "hello"}
+    backup = f"{paths.BACKUPS}/hello/db/20261201T000000Z-manual.pgdump"
+    server.files[backup] = b"PGDMP"
+    server.files[backup + ".sha256"] = b"x  y\n"
+    cert = f"{paths.ROOT}/certs/lego/certificates/hello.test.pem"
+    assert cert in server.files
+    asked: list[list[str]] = []
+    removed = remove_app(runner(server, command="remove"), tls_config(), Progress(quiet=True),
+                         volumes_too=False, confirm=asked.append)
+    # the question named only what goes for good: no volume, backup or certificate
+    assert len(asked) == 1 and not any("volume" in g or "backup" in g or "certificate" in g
+                                       for g in asked[0])
+    kept = "\n".join(removed.kept)
+    assert "1 volume with the accessories' data (hello-db-data): dockyard remove --volumes" in kept
+    assert f"1 backup in {paths.BACKUPS}/hello: dockyard remove --backups deletes them" in kept
+    assert "the certificates of hello.test" in kept and "remove --certificates" in kept
+    assert backup in server.files and cert in server.files and "hello-db-data" in server.volumes
+
+    # a second remove, with the options, deletes what the first kept, after saying so
+    asked.clear()
+    again = remove_app(runner(server, command="remove"), tls_config(), Progress(quiet=True),
+                       volumes_too=True, backups_too=True, certificates_too=True,
+                       confirm=asked.append)
+    assert again.kept == []
+    said = "\n".join(asked[0])
+    assert "1 volume" in said and "1 backup" in said and "certificates of hello.test" in said
+    assert backup not in server.files and cert not in server.files
+    assert "hello-db-data" not in server.volumes
+    assert rc.cert_path("hello.test") not in server.certs_loaded
+
+
+def test_remove_asks_before_changing_anything_and_a_no_changes_nothing(
+        server: FakeServer) -> None:
+    deploy(server, config())
+    server.files[f"{paths.APPS}/hello/env.server"] = b"GREETING=hi\n"
+    files, containers = dict(server.files), set(server.containers)
+
+    def refuse(gone: list[str]) -> None:
+        assert any("environment values set on the server (GREETING)" in g for g in gone)
+        raise DockyardError("DY031", "nothing changed")
+
+    with pytest.raises(DockyardError):
+        remove_app(runner(server, command="remove"), config(), Progress(quiet=True),
+                   volumes_too=True, backups_too=True, certificates_too=True, confirm=refuse)
+    assert set(server.containers) == containers
+    assert {p: b for p, b in server.files.items() if not p.startswith(paths.LOCK)} == {
+        p: b for p, b in files.items() if not p.startswith(paths.LOCK)}
 
 
 # -- plans ------------------------------------------------------------------------------------

@@ -115,6 +115,15 @@ def sync() -> Command:
                   if_fails="its loop does the same within 10 seconds")
 
 
+def forget(names: list[str]) -> Command:
+    """Delete the certificates of names no app wants (``remove --certificates``)."""
+    return change(["docker", "exec", "--", NAME, "sh", SCRIPT, "forget", *names],
+                  "the certificate container deletes the certificates of these names (no app "
+                  "wants them): out of the running router, off the disk",
+                  if_fails="the certificates stay on disk, unused; run dockyard remove "
+                  "--certificates again")
+
+
 def status() -> Fact[dict[str, tuple[str, str, str]]]:
     """name -> (time, ok|failed, message): the certificate container's last result."""
     return fact(scripts.inline("cert-status", f"{CERTS_DIR}/status"),

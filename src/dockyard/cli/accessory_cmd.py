@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from dockyard import values
 from dockyard.accessories import commands as cmds
@@ -19,6 +18,7 @@ from dockyard.accessories import flows
 from dockyard.accessories.spec import Accessory, resolve
 from dockyard.cli import context
 from dockyard.cli.context import AppContext, get
+from dockyard.cli.tables import Column, fitted
 from dockyard.errors import DockyardError
 
 app = context.group("Services next to the app (databases, caches): boot, start, stop, "
@@ -220,12 +220,11 @@ def list_backups(ctx: typer.Context, name: NameArg) -> None:
     if obj.json:
         obj.emit_json([b.as_dict() for b in found])
         return
-    table = Table(title=f"{acc.name} backups in {acc.backup_dir}", title_justify="left")
-    for column in ("id", "time", "kind", "size", "sha256"):
-        table.add_column(column, no_wrap=True)
-    for b in found:
-        table.add_row(b.id, b.time, b.why, f"{b.size:,}", b.sha256[:16] + "…")
-    obj.console.print(table)
+    columns = [Column("id", key=True), Column("time", drop=2), Column("kind"),
+               Column("size", key=True), Column("sha256", drop=3)]
+    rows = [[b.id, b.time, b.why, f"{b.size:,}", b.sha256[:16] + "…"] for b in found]
+    obj.console.print(fitted(columns, rows, width=obj.console.width,
+                             title=f"{acc.name} backups in {acc.backup_dir}"))
 
 
 def restore(

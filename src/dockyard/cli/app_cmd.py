@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from dockyard import values
 from dockyard.cli import context
 from dockyard.cli.context import AppContext, get
+from dockyard.cli.tables import Column, fitted
 from dockyard.deploy import deploy as flows
 from dockyard.deploy import tls
 from dockyard.deploy.progress import Progress
@@ -46,11 +46,12 @@ def _summary(obj: AppContext, result: flows.Result, verb: str) -> None:
         return
     if obj.json:
         obj.emit_json({"app": cfg.app.name, "release": result.release.name, "action": verb,
-                       "seconds": round(result.seconds, 2),
+                       "seconds": result.seconds, "urls": result.urls,
+                       "certificate_wait_seconds": round(result.certificate_wait, 1),
                        "timings": {k: round(v, 3) for k, v in result.timings.items()},
                        "container": result.outcome.web if result.outcome else None})
     else:
-        obj.err.print(result.summary(cfg.app.name, cfg.web.domains), markup=False)
+        obj.err.print(result.summary(cfg.app.name), markup=False)
 
 
 def deploy(ctx: typer.Context) -> None:
@@ -94,17 +95,18 @@ def releases(ctx: typer.Context) -> None:
         obj.emit_json([{**vars(r), "name": r.name, "current": r.number == state.current}
                        for r in reversed(state.releases)])
         return
-    table = Table(title=f"{obj.config().app.name} releases on {runner.host.label}",
-                  title_justify="left")
-    for column in ("release", "outcome", "kind", "created", "by", "git", "image"):
-        table.add_column(column, overflow="fold")
+    columns = [Column("release", key=True), Column("outcome"), Column("kind"),
+               Column("created", drop=1), Column("by", drop=2), Column("git", drop=3),
+               Column("image", drop=4)]
+    rows = []
     for r in reversed(state.releases):
         marker = " (current)" if r.number == state.current else ""
         kind = f"rollback to v{r.rollback_of}" if r.rollback_of else r.kind
         git = (r.git_commit or "-")[:10] + ("+dirty" if r.git_dirty else "")
-        table.add_row(f"{r.name}{marker}", r.outcome, kind, r.created_at, r.user, git,
-                      r.image_id[:19] if r.image_id else "-")
-    obj.console.print(table)
+        rows.append([f"{r.name}{marker}", r.outcome, kind, r.created_at, r.user, git,
+                     r.image_id[:19] if r.image_id else "-"])
+    obj.console.print(fitted(columns, rows, width=obj.console.width,
+                             title=f"{obj.config().app.name} releases on {runner.host.label}"))
 
 
 def status(ctx: typer.Context) -> None:
@@ -126,27 +128,24 @@ def status(ctx: typer.Context) -> None:
     current = f"v{state.current}" if state.current else "none"
     obj.console.print(f"{app} on {runner.host.label}: current release {current}; env: {env}",
                       markup=False)
-    table = Table(show_header=True)
-    for column in ("process", "container", "release", "health", "uptime", "domains"):
-        table.add_column(column, no_wrap=column in ("container", "domains"))
-    for r in rows:
-        table.add_row(r.process, r.container, r.release, r.health, r.uptime,
-                      ", ".join(r.domains))
-    obj.console.print(table)
+    width = obj.console.width
+    obj.console.print(fitted(
+        [Column("process", key=True), Column("container", key=True), Column("release"),
+         Column("health"), Column("uptime", drop=1), Column("domains")],
+        [[r.process, r.container, r.release, r.health, r.uptime, ", ".join(r.domains)]
+         for r in rows], width=width))
     if certs:
-        cert_table = Table(show_header=True)
-        for column in ("domain", "https", "issuer", "expires", "last result"):
-            cert_table.add_column(column)
-        for c in certs:
-            cert_table.add_row(c["domain"], c["https"], c["issuer"], c["expires"], c["last"])
-        obj.console.print(cert_table)
+        obj.console.print(fitted(
+            [Column("domain", key=True), Column("https"), Column("issuer", drop=2),
+             Column("expires", drop=1), Column("last result", drop=3)],
+            [[c["domain"], c["https"], c["issuer"], c["expires"], c["last"]] for c in certs],
+            width=width))
     if accessories:
-        acc_table = Table(show_header=True)
-        for column in ("accessory", "type", "container", "image", "state", "uptime"):
-            acc_table.add_column(column, no_wrap=column in ("container", "image"))
-        for a in accessories:
-            acc_table.add_row(a.name, a.type, a.container, a.image, a.state, a.uptime)
-        obj.console.print(acc_table)
+        obj.console.print(fitted(
+            [Column("accessory", key=True), Column("type"), Column("container", key=True),
+             Column("image", drop=2), Column("state"), Column("uptime", drop=1)],
+            [[a.name, a.type, a.container, a.image, a.state, a.uptime] for a in accessories],
+            width=width))
 
 
 def _known_process(obj: AppContext, process: str) -> None:
@@ -241,17 +240,33 @@ def remove(
     ctx: typer.Context,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
     = False,
-    volumes: Annotated[bool, typer.Option("--volumes", help="Also remove the app's volumes "
+    volumes: Annotated[bool, typer.Option("--volumes", help="Also delete the app's volumes "
                                           "(accessory data).")] = False,
+    backups: Annotated[bool, typer.Option("--backups", help="Also delete the app's backups "
+                                          "(/var/lib/dockyard/backups/APP).")] = False,
+    certificates: Annotated[bool, typer.Option(
+        "--certificates", help="Also delete the certificates of the app's names.")] = False,
 ) -> None:
-    """Remove the app from the server: containers, router entries, images, network."""
+    """Remove the app from the server: containers, router entries, images, network, env.
+
+    Volumes, backups and certificates stay unless an option says otherwise; the end of the
+    output says what stayed and the option that deletes it. Run it again with an option to
+    delete what an earlier remove kept."""
     obj = get(ctx)
     obj.need_confirmation(yes, "remove")
     runner = obj.runner()
     app = obj.config().app.name
-    keep = "" if volumes else " (volumes and backups are kept)"
-    obj.confirm(f"remove {app} from {runner.host.label}{keep}?", yes)
-    removed = remove_app(runner, obj.config(), _progress(obj), volumes_too=volumes)
+
+    def confirm(gone: list[str]) -> None:
+        if obj.dry_run or yes:
+            return
+        obj.err.print(f"on {runner.host.label}, this deletes for good:")
+        for line in gone:
+            obj.err.print(f"  - {line}")
+        obj.confirm(f"remove {app}?", yes)
+
+    removed = remove_app(runner, obj.config(), _progress(obj), volumes_too=volumes,
+                         backups_too=backups, certificates_too=certificates, confirm=confirm)
     if obj.json:
         obj.emit_json({"app": app, "removed": removed.done, "kept": removed.kept})
     elif not runner.dry_run:
@@ -314,16 +329,14 @@ def history(
     if obj.json:
         obj.emit_json([e.as_dict() for e in entries])
         return
-    table = Table(title=f"history on {runner.host.label}" + ("" if everything else
-                                                             f" ({app})"),
-                  title_justify="left")
-    for column in ("time (UTC)", "who", "command", "app", "steps", "took", "outcome"):
-        table.add_column(column, overflow="fold")
-    for e in entries:
-        table.add_row(e.time.replace("T", " ").rstrip("Z"), e.user, e.subcommand or "?",
-                      e.app or "-", str(len(e.commands)), f"{e.duration_ms / 1000:.1f} s",
-                      e.outcome)
-    obj.console.print(table)
+    columns = [Column("time (UTC)", key=True), Column("who", drop=2), Column("command"),
+               Column("app", drop=1), Column("steps", drop=3), Column("took", key=True),
+               Column("outcome")]
+    rows = [[e.time.replace("T", " ").rstrip("Z"), e.user, e.subcommand or "?", e.app or "-",
+             str(len(e.commands)), flows.seconds(e.took_s), e.outcome] for e in entries]
+    obj.console.print(fitted(columns, rows, width=obj.console.width,
+                             title=f"history on {runner.host.label}" + ("" if everything else
+                                                                        f" ({app})")))
     if obj.verbose:
         for e in entries:
             obj.console.print(f"\n{e.time} {e.user} {e.subcommand}:", markup=False)

@@ -24,8 +24,26 @@ def show_config(ctx: typer.Context) -> None:
     if obj.json:
         obj.emit_json(data)
         return
+    proxy = data.pop("proxy", None)
     print(f"# {obj.config_path}, resolved (defaults filled in)")
     print(tomli_w.dumps(data), end="")
+    if proxy is not None:
+        print(proxy_section(proxy, set(cfg.proxy.model_fields_set)), end="")
+
+
+def proxy_section(values: dict[str, object], in_file: set[str]) -> str:
+    """[proxy] as this file wishes it, said plainly: the server runs whatever `router apply`
+    last applied (this command stays offline, so it cannot say what that is)."""
+    lines = ["", "# [proxy] is server-wide: these are this file's wishes, not necessarily what the",
+             "# server runs. The server uses them after: dockyard router apply (its --dry-run",
+             "# shows what would change on the server)."]
+    if not in_file:
+        lines.append("# This file has no [proxy]: every value below is Dockyard's default.")
+    lines.append("[proxy]")
+    for key, value in values.items():
+        line = tomli_w.dumps({key: value}).strip()
+        lines.append(line if key in in_file or not in_file else f"{line}  # default: not in the file")
+    return "\n".join(lines) + "\n"
 
 
 def init(

@@ -5,8 +5,10 @@ Built lazily so `dockyard init` needs no config and `dockyard config` needs no s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +20,7 @@ from dockyard.config.loader import load_config
 from dockyard.config.model import Config
 from dockyard.deploy.progress import Progress
 from dockyard.errors import DockyardError
-from dockyard.host.base import Host
+from dockyard.host.base import Clock, Host
 from dockyard.host.local import LocalHost
 from dockyard.host.runner import Invocation, Runner
 from dockyard.host.spec import HostSpec
@@ -43,6 +45,8 @@ class AppContext:
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False,
                                                          markup=False))
     subcommand: str = "?"
+    #: time.monotonic() when the command started (dockyard.take_start)
+    started: float = field(default_factory=time.monotonic)
     _config: Config | None = None
     _host: Host | None = None
     _runner: Runner | None = None
@@ -72,6 +76,8 @@ class AppContext:
                 verbose=self.verbose,
                 explain=self.explain,
             )
+            if type(self._runner.host.clock) is Clock:
+                self._runner.started = self.started  # real time: from the process's start
             if self.explain:
                 self._runner.out.write(
                     f"# explain: the commands that would change {self._runner.host.label}, in "
@@ -112,6 +118,11 @@ class AppContext:
         return Progress(quiet=self.json, planned=self.dry_run)
 
     def close(self) -> None:
+        if self._runner is not None:
+            # commands that did not already (deploys do, for their summary): the duration
+            # goes into the audit log; a lost connection only loses that line
+            with contextlib.suppress(DockyardError, OSError):
+                self._runner.finish()
         if self._host is not None:
             self._host.close()
 

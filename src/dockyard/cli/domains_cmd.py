@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from dockyard import values
 from dockyard.certs import acme
 from dockyard.cli.context import AppContext, get, group
+from dockyard.cli.tables import Column, fitted
 from dockyard.deploy import domains as flows
 from dockyard.deploy import tls
 from dockyard.deploy.target import locked, prepare
@@ -66,12 +66,11 @@ def list_(ctx: typer.Context) -> None:
     if obj.json:
         obj.emit_json({"domains": rows, "only_in_file": file_only})
         return
-    table = Table(show_header=True)
-    for column in ("domain", "https", "issuer", "expires"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(r["domain"], r["https"], r["issuer"], r["expires"])
-    obj.console.print(table)
+    obj.console.print(fitted(
+        [Column("domain", key=True), Column("https"), Column("issuer", drop=2),
+         Column("expires", drop=1)],
+        [[r["domain"], r["https"], r["issuer"], r["expires"]] for r in rows],
+        width=obj.console.width))
     if file_only:
         obj.say(f"in dockyard.toml but not on the server (the next deploy adds them): "
                 f"{', '.join(file_only)}")

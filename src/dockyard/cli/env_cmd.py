@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from dockyard import values
 from dockyard.cli.context import AppContext, get, group
+from dockyard.cli.tables import Column, fitted
 from dockyard.deploy import deploy as flows
 from dockyard.errors import DockyardError
 from dockyard.state import env as env_state
@@ -49,8 +49,8 @@ def _apply(obj: AppContext, change: dict[str, str | None], *, restart: bool,
         return
     keys = ", ".join(sorted(change))
     if result is not None:
-        obj.err.print(f"{keys}: stored; {cfg.app.name} {result.release.name} is live with the new "
-                      f"environment in {result.seconds:.1f} s", markup=False)
+        obj.err.print(f"{keys}: stored; "
+                      + result.summary(cfg.app.name, " with the new environment"), markup=False)
     else:
         deployed = runner.read_one(read_state(cfg.app.name)).current is not None
         if not deployed:
@@ -171,12 +171,9 @@ def list_(
     if not rows:
         obj.err.print("no variables set", markup=False)
         return
-    table = Table()
-    for column in ("key", "value", "source"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(row["key"], row["value"], row["source"])
-    obj.console.print(table, markup=False)
+    obj.console.print(fitted([Column("key", key=True), Column("value"), Column("source")],
+                             [[r["key"], r["value"], r["source"]] for r in rows],
+                             width=obj.console.width), markup=False)
 
 
 @app.command("import")

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+import dockyard
 from dockyard import __version__
 from dockyard.cli import (
     accessory_cmd,
@@ -70,7 +71,7 @@ def root(
 ) -> None:
     """Global options are accepted before or after the subcommand."""
     ctx.obj = AppContext(config_path=config, dry_run=dry_run or explain, verbose=verbose,
-                         json=json_out, explain=explain)
+                         json=json_out, explain=explain, started=dockyard.take_start())
     ctx.call_on_close(ctx.obj.close)
 
 

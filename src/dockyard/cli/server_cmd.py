@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from dockyard.cli.context import get, group
+from dockyard.cli.tables import Column, fitted
 from dockyard.errors import DockyardError
 from dockyard.server import check as checks
 from dockyard.server import setup as server_setup
@@ -29,13 +29,12 @@ def check(ctx: typer.Context) -> None:
         obj.emit_json({"host": runner.host.label, "ok": not failed,
                        "checks": [r.as_dict() for r in rows]})
     else:
-        table = Table(title=f"server check: {runner.host.label}", title_justify="left")
-        for column in ("check", "status", "detail", "to fix"):
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            style = _STYLE[row.level]
-            table.add_row(row.check, Text(row.level, style=style), row.detail, row.fix)
-        obj.console.print(table)
+        obj.console.print(fitted(
+            [Column("check", key=True), Column("status", key=True), Column("detail"),
+             Column("to fix")],
+            [[row.check, Text(row.level, style=_STYLE[row.level]), row.detail, row.fix]
+             for row in rows],
+            width=obj.console.width, title=f"server check: {runner.host.label}"))
     if failed:
         raise DockyardError(
             "DY015",

@@ -324,14 +324,20 @@ _VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,200}")
 _CONTAINER_PATH = re.compile(r"/[^:,\x00]{0,4000}")
 
 
+#: Repository names (the last path component) whose images are PostgreSQL or Redis: an exact
+#: match, so a misspelled "postgress" is not taken for PostgreSQL (its pull fails instead,
+#: saying so). Anything else is "volume" unless `type` says otherwise.
+KNOWN_TYPES = {
+    "postgres": "postgres", "postgresql": "postgres", "postgis": "postgres",
+    "redis": "redis", "redis-stack": "redis", "redis-stack-server": "redis",
+}
+
+
 def detect_type(image: str) -> str:
     """postgres, redis or volume, from an image name such as "postgres:16" or
-    "ghcr.io/me/redis-stack:7": the last path component, before its tag."""
+    "ghcr.io/me/redis-stack:7": the last path component, before its tag, exactly."""
     base = image.split("@")[0].rsplit("/", 1)[-1].split(":")[0].lower()
-    for kind in ("postgres", "redis"):
-        if kind in base:
-            return kind
-    return "volume"
+    return KNOWN_TYPES.get(base, "volume")
 
 
 def cron_schedule(value: str) -> str:
@@ -367,7 +373,9 @@ class AccessoryConfig(Section):
         default=None,
         description="How it is checked, backed up and restored: postgres (pg_isready, "
         "pg_dump), redis (PING, RDB snapshot) or volume (its HEALTHCHECK, a tar of its volumes "
-        "taken while stopped). Detected from the image name when absent.",
+        "taken while stopped). When absent, detected from the image's repository name, "
+        "exactly: postgres, postgresql, postgis; redis, redis-stack, redis-stack-server; "
+        "anything else is volume.",
     )
     cmd: Command | None = Field(
         default=None, description="Command to run instead of the image's CMD."

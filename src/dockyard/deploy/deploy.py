@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dockyard import scripts
 from dockyard.accessories import flows as accessories
+from dockyard.certs import acme
 from dockyard.config.model import Config
 from dockyard.docker import containers as ctr
 from dockyard.docker import engine
@@ -48,12 +49,43 @@ FAILS = ("the command stops here; the release that serves now keeps serving, and
 class Result:
     release: Release
     outcome: Switched | None
+    #: the command's duration (Runner.finish): from Dockyard's start to the end, the number
+    #: --json and `history` show too
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    #: where the app answers now: https:// for names with a certificate, http:// otherwise
+    urls: list[str] = field(default_factory=list)
+    #: part of ``seconds`` spent waiting for a first certificate
+    certificate_wait: float = 0.0
 
-    def summary(self, app: str, domains: list[str]) -> str:
-        where = f" on {', '.join(domains)}" if domains else ""
-        return f"{app} {self.release.name} is live{where} in {self.seconds:.1f} s"
+    def summary(self, app: str, what: str = "") -> str:
+        where = f" on {', '.join(self.urls)}" if self.urls else ""
+        waited = (f" ({seconds(self.certificate_wait)} of it waiting for the certificate)"
+                  if self.certificate_wait >= 0.5 else "")
+        return f"{app} {self.release.name} is live{what}{where} in {seconds(self.seconds)}{waited}"
+
+
+def seconds(value: float) -> str:
+    """A duration as every output writes it: one decimal, the unit attached ("7.8s"), so
+    no line is ever wrapped between the number and its unit."""
+    return f"{value:.1f}s"
+
+
+def _finish(t: Target, release: Release, outcome: Switched, started_tls: float,
+            missing: list[str]) -> Result:
+    """The end of a deploy-like command: certificates done (``started_tls``: when their wait
+    began), the duration taken once."""
+    waited = t.runner.host.clock.now() - started_tls
+    return Result(release, outcome, t.runner.finish(), {**t.progress.timings, **outcome.timings},
+                  urls=urls(t, missing), certificate_wait=waited)
+
+
+def urls(t: Target, missing: list[str]) -> list[str]:
+    """The app's names as addresses: https:// where a certificate is served."""
+    if t.route is None:
+        return []
+    secure = set(acme.tls_domains(t.route.domains, t.route.tls)) - set(missing)
+    return [("https://" if d in secure else "http://") + d for d in t.route.domains]
 
 
 def now_iso() -> str:
@@ -78,8 +110,6 @@ def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress)
     if config.build.image is None:  # before connecting: the laptop alone can say
         builder.check_context((config_dir / config.build.context), config.build.dockerfile)
     runner.on_failure = FAILS
-    clock = runner.host.clock
-    started = clock.now()
     with locked(runner, config, progress, "deploy") as t:
         with progress.step("prepare the server", "prepare"):
             prepare(t)
@@ -92,13 +122,11 @@ def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress)
                           kind=Kind.DEPLOY, git_commit=git.commit, git_dirty=git.dirty,
                           config_hash=config_hash(config), created_at=now_iso(),
                           user=getpass.getuser())
-        return _release(t, release, started, config_dir=config_dir)
+        return _release(t, release, config_dir=config_dir)
 
 
 def rollback(runner: Runner, config: Config, progress: Progress, to: int | None) -> Result:
     runner.on_failure = FAILS
-    clock = runner.host.clock
-    started = clock.now()
     with locked(runner, config, progress, "rollback") as t:
         with progress.step("prepare the server", "prepare"):
             prepare(t, create=False)
@@ -123,7 +151,7 @@ def rollback(runner: Runner, config: Config, progress: Progress, to: int | None)
                           git_commit=target.git_commit, git_dirty=target.git_dirty,
                           config_hash=target.config_hash, created_at=now_iso(),
                           user=getpass.getuser(), env_hash=env_hash(merged))
-        return _release(t, release, started, source=target, env=(merged, server),
+        return _release(t, release, source=target, env=(merged, server),
                         restore_server_env=server)
 
 
@@ -135,8 +163,6 @@ def env_release(runner: Runner, config: Config, progress: Progress,
     ``restart``, make a release of the same image with it, switched with zero downtime.
     ``secret``/``plain``: names set as secrets (masked by `env list`) or as plain values."""
     runner.on_failure = FAILS
-    clock = runner.host.clock
-    started = clock.now()
     with locked(runner, config, progress, "env") as t:
         _, server = t.env
         new_server = change_env(dict(server))
@@ -165,7 +191,7 @@ def env_release(runner: Runner, config: Config, progress: Progress,
                           created_at=now_iso(), user=getpass.getuser(),
                           extra={"changed": changed})
         merged = {**config.env, **new_server}
-        result = _release(t, release, started, source=current, env=(merged, new_server),
+        result = _release(t, release, source=current, env=(merged, new_server),
                           files=env_state.files(new_server, secrets))
         return result, new_server
 
@@ -173,8 +199,6 @@ def env_release(runner: Runner, config: Config, progress: Progress,
 def restart(runner: Runner, config: Config, progress: Progress) -> Result:
     """New containers of the current release, switched like a deploy; no new release."""
     runner.on_failure = FAILS
-    clock = runner.host.clock
-    started = clock.now()
     with locked(runner, config, progress, "restart") as t:
         with progress.step("prepare the server", "prepare"):
             prepare(t, create=False)
@@ -183,12 +207,11 @@ def restart(runner: Runner, config: Config, progress: Progress) -> Result:
             raise DockyardError("DY055", f"{t.app} has no live release to restart; run: "
                                 "dockyard deploy")
         outcome = roll_out(t, current, env_file_path(t.app, current.number))
-        tls.secure(t)
-        return Result(current, outcome, clock.now() - started,
-                      {**t.progress.timings, **outcome.timings})
+        started_tls = runner.host.clock.now()
+        return _finish(t, current, outcome, started_tls, tls.secure(t))
 
 
-def _release(t: Target, release: Release, started: float, *, config_dir: Path | None = None,
+def _release(t: Target, release: Release, *, config_dir: Path | None = None,
              source: Release | None = None,
              env: tuple[dict[str, str], dict[str, str]] | None = None,
              restore_server_env: dict[str, str] | None = None,
@@ -239,7 +262,6 @@ def _release(t: Target, release: Release, started: float, *, config_dir: Path | 
             command = Command(command.argv, command.why, if_fails="the release command's "
                               "output is printed; nothing was started or switched")
         release.finished_at = now_iso()
-        release.duration_s = round(clock.now() - started, 2)
         live = dataclasses.replace(release, outcome=Outcome.LIVE)
         live_files = {f"releases/v{release.number}.json": live.to_json(),
                       "current": f"{release.number}\n".encode()}
@@ -260,9 +282,8 @@ def _release(t: Target, release: Release, started: float, *, config_dir: Path | 
                                                        release.to_json()},
                                            f"record {release.name} as failed")], check=False)
         raise
-    tls.secure(t)
-    return Result(release, outcome, clock.now() - started,
-                  {**progress.timings, **outcome.timings})
+    started_tls = clock.now()
+    return _finish(t, release, outcome, started_tls, tls.secure(t))
 
 
 def _build(t: Target, release: Release, config_dir: Path) -> str:

@@ -1,27 +1,32 @@
 """Removing an app: its router entries, containers, images, network and state.
 
-Volumes (accessory data) and backups stay unless asked for: data is never removed by
-default. The router keeps running for the other apps and is not reloaded: the app's names
-leave it at once (no more routing, no more HTTPS redirect, no more renewals), and only what
-carries the app's label is removed.
+Volumes (accessory data), backups and certificates stay unless asked for (``--volumes``,
+``--backups``, ``--certificates``): data is never removed by default, and what stays is
+said at the end with the option that deletes it. The question before anything is removed
+names what cannot be undone. The router keeps running for the other apps and is not
+reloaded: the app's names leave it at once (no more routing, no more HTTPS redirect, no more
+renewals), and only what carries the app's label is removed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dockyard.certs import acme
+from dockyard.certs.ensure import ensure_certs
 from dockyard.config.model import Config
 from dockyard.docker import networks
 from dockyard.host.command import Command, Fact, change, fact
 from dockyard.host.runner import Runner
 from dockyard.router import api
 from dockyard.router import container as router
+from dockyard.scripts import inline
 from dockyard.state import paths
 
 from .progress import Progress
 from .rollout import RouterView
-from .target import locked
+from .target import Target, locked
 
 
 @dataclass
@@ -41,13 +46,59 @@ def volumes(app: str) -> Fact[list[str]]:
                 lambda a: sorted(a.out.split()), "the app's volumes")
 
 
+@dataclass
+class Kept:
+    """What stays on the server after a remove unless asked for."""
+    backups: int = 0
+    certificates: list[str] = field(default_factory=list)
+
+
+def parse_kept(text: str) -> Kept:
+    kept = Kept()
+    for line in text.split("\n"):
+        word, _, value = line.partition(" ")
+        if word == "backups" and value.isdigit():
+            kept.backups = int(value)
+        elif word == "cert" and value:
+            kept.certificates.append(value)
+    return kept
+
+
+def kept(app: str, names: list[str]) -> Fact[Kept]:
+    return fact(inline("kept", app, *names), lambda a: parse_kept(a.out),
+                "the app's backups and the certificates of its names on disk")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+#: Called with what the remove will delete for good, before anything is changed.
+Confirm = Callable[[list[str]], None]
+
+
 def remove_app(runner: Runner, config: Config, progress: Progress, *,
-               volumes_too: bool) -> Removed:
+               volumes_too: bool, backups_too: bool = False, certificates_too: bool = False,
+               confirm: Confirm | None = None) -> Removed:
     app = config.app.name
     out = Removed()
     with locked(runner, config, progress, "remove") as t:
-        tags, vols = runner.read(images(app), volumes(app))
         route = t.route
+        names = sorted({*config.web.domains, *(route.domains if route else [])})
+        tags, vols, left = runner.read(images(app), volumes(app), kept(app, names))
+        gone = [f"{app}'s containers, release images and routes"]
+        if t.snap.env:
+            gone.append(f"the environment values set on the server "
+                        f"({', '.join(sorted(t.snap.env))})")
+        if vols and volumes_too:
+            gone.append(f"{_count(len(vols), 'volume')} with the accessories' data "
+                        f"({', '.join(vols)})")
+        if left.backups and backups_too:
+            gone.append(f"{_count(left.backups, 'backup')} in {paths.BACKUPS}/{app}")
+        if left.certificates and certificates_too:
+            gone.append(f"the certificates of {', '.join(left.certificates)}")
+        if confirm is not None:
+            confirm(gone)
         if route is not None:
             view = RouterView.read(t, route.backend)
             park: list[api.ApiCall] = []
@@ -61,12 +112,12 @@ def remove_app(runner: Runner, config: Config, progress: Progress, *,
             out.done.append(f"removed from the router ({route.backend} is free again; its "
                             "names are no longer routed or redirected)")
         changes: list[Command] = []
-        names = sorted({c.name for c in t.snap.containers})
-        if names:
-            changes.append(change(["docker", "rm", "-f", "--", *names],
+        containers = sorted({c.name for c in t.snap.containers})
+        if containers:
+            changes.append(change(["docker", "rm", "-f", "--", *containers],
                                   f"remove {app}'s containers (those labelled "
                                   f"dockyard.app={app}: nothing else)"))
-            out.done.append(f"removed {len(names)} container(s)")
+            out.done.append(f"removed {len(containers)} container(s)")
         if tags:
             changes.append(change(["docker", "image", "rm", "--", *tags],
                                   f"remove {app}'s release images (their tags; images that "
@@ -83,10 +134,42 @@ def remove_app(runner: Runner, config: Config, progress: Progress, *,
                                   "remove its volumes: their data is gone after this"))
             out.done.append(f"removed {len(vols)} volume(s)")
         elif vols:
-            out.kept.append(f"{len(vols)} volume(s) with the accessories' data "
+            out.kept.append(f"{_count(len(vols), 'volume')} with the accessories' data "
                             f"({', '.join(vols)}): dockyard remove --volumes deletes them")
+        backups_dir = f"{paths.BACKUPS}/{app}"
+        if left.backups and backups_too:
+            changes.append(change(["rm", "-rf", "--", backups_dir],
+                                  f"delete {app}'s backups: they cannot be restored after this"))
+            out.done.append(f"removed {_count(left.backups, 'backup')} ({backups_dir})")
+        elif left.backups:
+            out.kept.append(f"{_count(left.backups, 'backup')} in {backups_dir}: "
+                            "dockyard remove --backups deletes them")
         changes.append(change(["rm", "-rf", "--", paths.app_dir(app)],
                               f"remove {app}'s releases, env files and routing state"))
         runner.change_all(changes, check=False)
+        if left.certificates and certificates_too:
+            _forget(t, left.certificates)
+            out.done.append(f"removed the certificates of {', '.join(left.certificates)}")
+        elif left.certificates:
+            out.kept.append(f"the certificates of {', '.join(left.certificates)} (no longer "
+                            "served; a new deploy of these names needs no new order): "
+                            "dockyard remove --certificates deletes them")
         runner.flush_audit()
     return out
+
+
+def _forget(t: Target, names: list[str]) -> None:
+    """The certificate container deletes them (it is their only writer), running this
+    version's script; without the container, nothing else writes them: plain rm."""
+    runner = t.runner
+    if t.snap.certs is not None:
+        ensure_certs(runner, t.settings, gid=t.snap.who.gid, current=t.snap.certs,
+                     image_present=True)
+        runner.change(acme.forget(names))
+        return
+    files = [f"{router.ETC_DIR}/certs/{n}.pem" for n in names]
+    files += [f"{acme.CERTS_DIR}/lego/certificates/{n}.{ext}" for n in names
+              for ext in ("pem", "crt", "key", "issuer.crt", "json")]
+    runner.change(change(["rm", "-f", "--", *files],
+                         "delete the certificates of these names (no certificate container "
+                         "runs to do it)"))

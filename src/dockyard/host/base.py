@@ -80,14 +80,18 @@ class Held:
     release: object = None
     answers: list[Completed] = field(default_factory=list)
 
-    def close(self) -> None:
+    def close(self, last: bytes = b"") -> None:
+        """Let go. ``last``: audit lines the lock's process appends to the audit log before
+        it ends (a command's closing line: no extra round trip)."""
         proc = self.release
         self.release = None
         if callable(proc):  # a lock that is not a process (the fake server's)
-            proc()
+            proc(last)
         elif isinstance(proc, subprocess.Popen):
             try:
                 if proc.stdin:
+                    if last:
+                        proc.stdin.write(last)
                     proc.stdin.close()
                 proc.wait(timeout=15)
             except (OSError, subprocess.TimeoutExpired):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO, TypeVar
 
 from dockyard import scripts
-from dockyard.errors import CommandFailed, DockyardError
+from dockyard.errors import CommandFailed, DockyardError, failed
 from dockyard.host.base import Completed, Entry, Host
 from dockyard.host.command import Answer, Command, Fact, Wait, change, fact
 from dockyard.router.api import ApiCall, is_api_error
@@ -70,6 +70,13 @@ class Runner:
         self._pending: list[str] = []
         #: whether this version's scripts are on the server (None: not known yet)
         self.scripts_ready: bool | None = None
+        #: when the command started (the CLI sets the moment Dockyard started): a command's
+        #: duration is measured from here to finish(), the one number the summary, --json and
+        #: `history` show
+        self.started = host.clock.now()
+        self.changed = False
+        self._took: float | None = None
+        self._locks = 0
 
     # -- secrets -------------------------------------------------------------------------
     def add_secrets(self, values: Iterable[str]) -> None:
@@ -105,8 +112,8 @@ class Runner:
                                    stdout_path=stdout_path)
         self._verbose(command, result, started)
         if check and not result.ok:
-            raise CommandFailed(self.redact(command.line), result.returncode,
-                                self.redact(result.err), self.host.label)
+            raise failed(list(command.argv), self.redact(command.line), result.returncode,
+                         self.redact(result.err), self.host.label)
         return result
 
     # -- changes ---------------------------------------------------------------------------
@@ -120,6 +127,7 @@ class Runner:
             self._print_change(command)
             return _planned(command)
         self._ensure_scripts([command])
+        self.changed = True
         if stream or command.stdin_path is not None:
             return self._single(command, check=check, stream=stream, timeout=timeout)
         return self.change_all([command], check=check, timeout=timeout)[0]
@@ -143,6 +151,7 @@ class Runner:
         if len(with_stdin) > 1:
             raise ValueError("a batch can feed stdin to one command only")
         self._ensure_scripts(commands)
+        self.changed = self.changed or any(c.changes for c in commands)
         entries = [Entry(c.argv, audit=c.changes and self.audit, check=check and c.changes,
                          stdin=any(c is s for s in with_stdin),
                          prefix=self._audit_prefix(c) if c.changes else "") for c in commands]
@@ -157,9 +166,9 @@ class Runner:
         for command, result in zip(commands, results, strict=False):
             self._verbose(command, result, started)
             if check and command.changes and not result.ok:
-                raise CommandFailed(self.redact(command.line), result.returncode,
-                                    self.redact(result.err), self.host.label,
-                                    self.redact(result.out))
+                raise failed(list(command.argv), self.redact(command.line),
+                             result.returncode, self.redact(result.err), self.host.label,
+                             self.redact(result.out))
         if len(results) < len(commands):  # the batch stopped without saying why
             missing = commands[len(results)]
             raise CommandFailed(self.redact(missing.line), -1, "not run", self.host.label)
@@ -176,8 +185,8 @@ class Runner:
                                    stdin_path=command.stdin_path)
         self._verbose(command, result, started)
         if check and not result.ok:
-            raise CommandFailed(self.redact(command.line), result.returncode,
-                                self.redact(result.err), self.host.label)
+            raise failed(list(command.argv), self.redact(command.line), result.returncode,
+                         self.redact(result.err), self.host.label)
         return result
 
     def interactive(self, command: Command, *, tty: bool) -> int:
@@ -265,10 +274,14 @@ class Runner:
                     "DY050", f"{target} on {self.host.label} is locked by {who}; wait for it "
                     "to finish (or, if it is gone, run: dockyard lock release)")
             clock.sleep(0.2)
+        self._locks += 1
         try:
             yield [f.parse(_answer(a)) for f, a in zip(read, held.answers, strict=True)]
         finally:
-            held.close()
+            self._locks -= 1
+            # audit lines still pending (finish's closing line) leave with the lock
+            last, self._pending = "".join(self._pending).encode(), []
+            held.close(last)
 
     # -- the router's Runtime API ------------------------------------------------------------
     def api(self, call: ApiCall, *, socket: str = "", check: bool = True) -> str:
@@ -296,6 +309,8 @@ class Runner:
             mark = " [failed]" if failed else ""
             print(f"  {self.host.label} router-api> {call.line}  ({duration:.3f}s){mark}",
                   file=sys.stderr)
+        if call.changes:
+            self.changed = True
         if call.changes and self.audit:
             self._pending.append(self._audit_line(f"router-api {call.line}",
                                                   1 if failed else 0, duration))
@@ -312,6 +327,23 @@ class Runner:
         if self.dry_run:
             return iter(())
         return self.host.api_stream(socket or router.API_SOCKET, call.line)
+
+    def finish(self) -> float:
+        """The command's duration, taken once (seconds, one decimal). When it changed the
+        server, the audit log gets it too, so `history` shows the same number."""
+        if self._took is None:
+            self._took = round(max(0.0, self.host.clock.now() - self.started), 1)
+            if self.changed and not self.dry_run and self.audit:
+                fields: dict[str, object] = {
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    **self._audit_fields("")}
+                del fields["command"]
+                fields["took_ms"] = round(self._took * 1000)
+                self._pending.append(json.dumps(fields, ensure_ascii=False,
+                                                separators=(",", ":")) + "\n")
+                if not self._locks:  # under a lock, it leaves with the lock (no round trip)
+                    self.flush_audit()
+        return self._took
 
     def flush_audit(self) -> None:
         """Write audit lines still pending (Runtime API changes) now."""

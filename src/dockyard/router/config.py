@@ -235,8 +235,9 @@ def _backend(slot: int, route: Route | None) -> str:
         "    option httpchk",
         f"    timeout check {timeout}",
         f"    http-check send meth GET uri-lf %[srv_name,map({HEALTH_URI_MAP},/up)] ver HTTP/1.1 "
-        f"hdr Host %[srv_name,map({HEALTH_HOST_MAP},localhost)]",
+        f"hdr Host %[srv_name,map({HEALTH_HOST_MAP},localhost)] hdr Connection close",
         "    http-check expect status 200-399",
+        "    http-check expect rstring .*",
         f"    http-request return status 503 content-type \"text/html; charset=utf-8\" file "
         f"{MAINTENANCE_PAGE} hdr Retry-After 30 if {{ be_name,map({MAINTENANCE_MAP}) -m found }}",
         f"    default-server check inter {inter} fastinter 250ms downinter 1s rise 2 fall 3 "

@@ -1,5 +1,5 @@
 #!/bin/sh
-# certs.sh loop | issue NAME | renew NAME | sync: certificates over ACME, in the
+# certs.sh loop | issue NAME | renew NAME | sync | forget NAME...: certificates over ACME, in the
 # dockyard-certs container (the ACME image: lego, sh, nc), which shares the router's network
 # namespace: lego answers HTTP-01 challenges on the router's loopback, and certificates go
 # into the running router through its Runtime API on 127.0.0.1 (no reload, ever).
@@ -13,6 +13,8 @@
 #   issue N   a certificate for N now (a deploy waits for it): the one kept from an earlier
 #             order when it is not due, a new order otherwise;
 #   renew N   a new order for N now (dockyard certs renew);
+#   forget N… names no app wants lose their certificates: out of the running router and
+#             off the disk (dockyard remove --certificates); a wanted name is kept;
 #   sync      names no app wants any more (TLS turned off, app removed, name removed) leave
 #             tls.map (no more redirect to HTTPS) and crt-list (HTTPS answers with the
 #             default certificate); wanted names that have a certificate are redirected.
@@ -208,6 +210,23 @@ sync() {
   done
 }
 
+forget() { # NAME...: (lock held, after sync) certificates of names no app wants, deleted
+  want=" $(wanted | tr '\n' ' ') "
+  for name in "$@"; do
+    case $want in *" $name "*)
+      log "$name: an app wants HTTPS for it: its certificate is kept"
+      continue ;;
+    esac
+    api "del ssl cert $RCERTS/$name.pem" > /dev/null
+    for ext in pem crt key issuer.crt json; do
+      rm -f "$D/lego/certificates/$name.$ext"
+    done
+    rm -f "$ETC/certs/$name.pem"
+    rm -rf "$D/status/$name"
+    log "$name: certificate deleted"
+  done
+}
+
 check_all() {
   for name in $(wanted); do
     retry=$(cat "$D/status/$name/retry" 2> /dev/null || echo 0)
@@ -253,9 +272,16 @@ case ${1:-loop} in
     sync
     unlock
     ;;
+  forget)
+    shift
+    lock
+    sync
+    forget "$@"
+    unlock
+    ;;
   installed) installed "$2" ;;
   *)
-    echo "usage: certs.sh loop | issue NAME | renew NAME | sync" >&2
+    echo "usage: certs.sh loop | issue NAME | renew NAME | sync | forget NAME..." >&2
     exit 2
     ;;
 esac

@@ -3,7 +3,8 @@
 #
 # Takes an flock on PATH and keeps it while this script's stdin (the SSH channel) stays
 # open: when Dockyard exits, is killed or loses the connection, the channel closes, cat sees
-# end-of-file and the lock is gone. No stale lock files, no timeouts to tune.
+# end-of-file and the lock is gone (lines Dockyard sent before closing are appended to the
+# audit log first). No stale lock files, no timeouts to tune.
 # Prints "locked" once held (exits 75 when another process holds it), then, when given a
 # batch, runs it (the facts read under the lock: one round trip for both) and prints a
 # "\036end" line. Sent inline; POSIX sh.
@@ -22,4 +23,10 @@ if [ $# -gt 0 ]; then
   sh -c "$batch" dockyard-batch "$@" < /dev/null
 fi
 printf '\036end\n'
-exec cat > /dev/null
+# held until stdin closes; what Dockyard sends first (the command's closing audit line, with
+# its duration) goes to the audit log, still under the lock
+rest=$(cat)
+if [ -n "$rest" ] && [ -d /var/lib/dockyard ]; then
+  (umask 077 && printf '%s\n' "$rest" >> /var/lib/dockyard/audit.log) 2> /dev/null
+fi
+exit 0

@@ -33,6 +33,14 @@ class Entry:
     exits: list[int] = field(default_factory=list)
     duration_ms: int = 0
     finished: str = ""
+    #: the command's own duration, from its start to its end (written by Runner.finish);
+    #: None for lines written before Dockyard recorded it
+    took_ms: int | None = None
+
+    @property
+    def took_s(self) -> float:
+        """Seconds, as the command's summary said them (older entries: the changes' sum)."""
+        return (self.took_ms if self.took_ms is not None else self.duration_ms) / 1000
 
     @property
     def outcome(self) -> str:
@@ -42,7 +50,8 @@ class Entry:
         return f"failed: {failed[-1][:80]}"
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "outcome": self.outcome, "steps": len(self.commands)}
+        return {**asdict(self), "outcome": self.outcome, "steps": len(self.commands),
+                "seconds": self.took_s}
 
 
 def parse(text: str) -> list[Entry]:
@@ -54,7 +63,13 @@ def parse(text: str) -> list[Entry]:
             line = json.loads(raw)
         except ValueError:
             continue
-        if not isinstance(line, dict) or "command" not in line:
+        if not isinstance(line, dict):
+            continue
+        if "command" not in line:
+            took = line.get("took_ms")
+            key = str(line.get("invocation") or "")
+            if isinstance(took, int) and key in entries:
+                entries[key].took_ms = took
             continue
         key = str(line.get("invocation") or "")
         if key == "cron":  # every scheduled run is its own entry
