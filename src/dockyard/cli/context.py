@@ -118,9 +118,11 @@ class AppContext:
         return Progress(quiet=self.json, planned=self.dry_run)
 
     def close(self) -> None:
-        if self._runner is not None:
+        failing = isinstance(sys.exc_info()[1], DockyardError | KeyboardInterrupt)
+        if self._runner is not None and not failing:
             # commands that did not already (deploys do, for their summary): the duration
-            # goes into the audit log; a lost connection only loses that line
+            # goes into the audit log. Not after an error: the connection may be what failed,
+            # and the error must not wait for it (history then sums the commands' durations)
             with contextlib.suppress(DockyardError, OSError):
                 self._runner.finish()
         if self._host is not None:
