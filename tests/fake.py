@@ -738,6 +738,7 @@ class FakeServer:
         return False
 
     def api(self, line: str) -> str:
+        self.commands.append(["router-api", line])
         if not self.router_running:
             raise HostError("DY041", "lost the connection to the router's Runtime API")
         words = line.split()

@@ -483,6 +483,26 @@ def test_remove_takes_the_app_out_and_keeps_the_others(server: FakeServer) -> No
     assert served(server, "blog.test") == web_containers(server, "blog")
 
 
+def test_a_remove_empties_its_slot_in_the_running_router_before_the_files_free_it(
+        server: FakeServer) -> None:
+    # once the files free the slot, another app's first deploy may take it at once: parking
+    # servers or deleting host names after that would hit that app (seen in CI: a remove
+    # whose write waited on the certificate lock deleted the next app's name)
+    deploy(server, config())
+    deploy(server, config("blog", domain="blog.test"))
+    slot = snapshot.parse_routes(server.routes_text()).of("hello").backend  # type: ignore[union-attr]
+    server.commands.clear()
+    remove_app(runner(server, command="remove"), config(), Progress(quiet=True),
+               volumes_too=False)
+    log = [" ".join(c) for c in server.commands]
+    frees = next(i for i, c in enumerate(log)
+                 if c.startswith("sh ") and f"write-files.sh {paths.ROOT} " in c)
+    touching = [i for i, c in enumerate(log) if c.startswith("router-api ")
+                and (f"{slot}/" in c or "hello.test" in c) and not c.startswith("router-api show")]
+    assert touching and max(touching) < frees, (touching, frees, log)
+    assert served(server, "blog.test") == web_containers(server, "blog")
+
+
 def test_remove_drops_https_names_from_the_router_and_stops_renewing(
         server: FakeServer) -> None:
     deploy(server, tls_config())

@@ -11,7 +11,9 @@ deploy, rollback, restart, env changes, ``domains add|remove``, TLS on/off, ``re
    the routes on the server are still the ones it computed from; when another app changed
    them meanwhile, it reads them again, checks again and writes again;
 4. applies the map changes (host names, health checks, HTTPS redirects) and any other
-   Runtime API calls, so the running router agrees with the files without a reload.
+   Runtime API calls, so the running router agrees with the files without a reload. A
+   removal does this before step 3: the slot is emptied while the files still say it is the
+   app's, since once they free it another app may take it at once.
 
 The files are derived (regenerated from the routes, never edited in place), so a restarted
 router comes back routing every app as the running one did.
@@ -82,6 +84,16 @@ class Writer:
             check_domains_free(app, new.domains, self.routes.routes)
         for call in before:
             self.runner.api(call)
+        if new is None and old is not None:
+            # a removal empties its slot in the running router while the files still say it
+            # is this app's: once they free it, another app may claim it at once, and maps
+            # read then (or servers parked then) would be that app's (it happened: a remove
+            # whose write waited on the certificate lock deleted the next app's host name)
+            if maps:
+                self._maps(old, None)
+            for call in after:
+                self.runner.api(call)
+            maps, after = False, ()
         for _ in range(RETRIES):
             command = self._write(app, new, app_files or {}, remove, why, if_fails)
             try:
