@@ -317,7 +317,10 @@ def history(
                                              "only this one.")] = False,
 ) -> None:
     """The server's audit log as a timeline: who ran what, when, what it changed, how long
-    it took, and how it ended (the log itself: /var/lib/dockyard/audit.log)."""
+    it took, and how it ended (the log itself: /var/lib/dockyard/audit.log).
+
+    "took" is the command's own duration, the number its summary said, for deploy,
+    rollback, restart and env changes; for other commands, the time their changes took."""
     obj = get(ctx)
     runner = obj.runner()
     app = obj.config().app.name

@@ -5,7 +5,6 @@ Built lazily so `dockyard init` needs no config and `dockyard config` needs no s
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
@@ -118,13 +117,6 @@ class AppContext:
         return Progress(quiet=self.json, planned=self.dry_run)
 
     def close(self) -> None:
-        failing = isinstance(sys.exc_info()[1], DockyardError | KeyboardInterrupt)
-        if self._runner is not None and not failing:
-            # commands that did not already (deploys do, for their summary): the duration
-            # goes into the audit log. Not after an error: the connection may be what failed,
-            # and the error must not wait for it (history then sums the commands' durations)
-            with contextlib.suppress(DockyardError, OSError):
-                self._runner.finish()
         if self._host is not None:
             self._host.close()
 
