@@ -978,6 +978,7 @@ class FakeHost(Host):
 
         def take() -> Held | None:
             if path in s.locks:
+                self.lock_holder = s.locks[path]  # as lock.sh prints it when busy
                 return None
             s.locks[path] = f"4242 {info}"
             answers = [s.run(e.argv) for e in entries]

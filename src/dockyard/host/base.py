@@ -116,6 +116,8 @@ class Host(ABC):
         self.spec = spec
         self._api_path: str | None = None
         self.clock = Clock()
+        #: the holder's line (pid and JSON) of the last lock found taken, "" when not known
+        self.lock_holder = ""
 
     @property
     def label(self) -> str:
@@ -230,6 +232,8 @@ class Host(ABC):
             # a connection that failed is a connection error (DY010...), not a lock one
             self.check_transport(Completed(proc.returncode, b"", err, 0.0))
             if proc.returncode == BUSY:
+                # who holds it, as lock.sh read it when it found the lock taken
+                self.lock_holder = first.decode(errors="replace").strip()
                 return None
             raise DockyardError("DY050", f"could not take the lock on {self.label}: "
                                 f"{_tail(err.decode(errors='replace')) or f'exit {proc.returncode}'}")

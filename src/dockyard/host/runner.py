@@ -267,7 +267,8 @@ class Runner:
             if held is not None:
                 break
             if clock.now() >= deadline:
-                holder = self.read_one(locks.status(app))[1]
+                holder = locks.parse_holder(self.host.lock_holder) if self.host.lock_holder \
+                    else self.read_one(locks.status(app))[1]
                 who = holder.describe() if holder else "another dockyard command"
                 target = f"app {app}" if app else "the router"
                 raise DockyardError(

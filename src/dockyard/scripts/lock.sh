@@ -5,7 +5,8 @@
 # open: when Dockyard exits, is killed or loses the connection, the channel closes, cat sees
 # end-of-file and the lock is gone (lines Dockyard sent before closing are appended to the
 # audit log first). No stale lock files, no timeouts to tune.
-# Prints "locked" once held (exits 75 when another process holds it), then, when given a
+# Prints "locked" once held (exits 75 when another process holds it, after printing the
+# holder's line), then, when given a
 # batch, runs it (the facts read under the lock: one round trip for both) and prints a
 # "\036end" line. Sent inline; POSIX sh.
 set -u
@@ -14,7 +15,10 @@ info=$2
 shift 2
 [ -d "${path%/*}" ] || mkdir -p "${path%/*}" || exit 1
 exec 9>> "$path" || exit 1
-flock -n 9 || exit 75
+if ! flock -n 9; then
+  cat "$path.info" 2> /dev/null # who holds it, read now: it may be gone by a later read
+  exit 75
+fi
 printf '%s %s\n' "$$" "$info" > "$path.info"
 echo locked
 if [ $# -gt 0 ]; then
