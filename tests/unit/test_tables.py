@@ -78,3 +78,24 @@ def test_a_backup_id_is_never_cut(shop: tuple[Path, FakeServer]) -> None:
     check(listed.stdout, ["id", "kind", "size"], [BACKUP, "5,000"])
     narrow = cli("-c", str(cfg), "backups", "db", env={"COLUMNS": "60"})
     assert BACKUP in narrow.stdout  # narrower still: a less useful column goes instead
+
+
+def test_a_whole_column_stays_on_one_line_while_the_table_fits() -> None:
+    from rich.console import Console
+
+    from dockyard.cli.tables import Column, fitted
+
+    def render(width: int) -> str:
+        console = Console(width=width, record=True)
+        table = fitted([Column("process", key=True), Column("container", key=True),
+                        Column("uptime", drop=1), Column("domains", whole=True)],
+                       [["web", "hello-web-v1-a33808", "Up 2 seconds",
+                         "hello.localhost\nwww.hello.localhost"]], width=width)
+        with console.capture() as capture:
+            console.print(table)
+        return capture.get()
+
+    wide = render(80)
+    assert "hello.localhost" in wide and "www.hello.localhost" in wide  # one name per line
+    narrow = render(50)  # no room: the names fold, the container stays whole
+    assert "hello-web-v1-a33808" in narrow and "www.hello.localhost" not in narrow

@@ -131,8 +131,8 @@ def status(ctx: typer.Context) -> None:
     width = obj.console.width
     obj.console.print(fitted(
         [Column("process", key=True), Column("container", key=True), Column("release"),
-         Column("health"), Column("uptime", drop=1), Column("domains")],
-        [[r.process, r.container, r.release, r.health, r.uptime, ", ".join(r.domains)]
+         Column("health"), Column("uptime", drop=1), Column("domains", whole=True)],
+        [[r.process, r.container, r.release, r.health, r.uptime, "\n".join(r.domains)]
          for r in rows], width=width))
     if certs:
         obj.console.print(fitted(

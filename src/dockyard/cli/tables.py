@@ -24,6 +24,8 @@ class Column:
     drop: int = 0
     #: the narrowest a folding column may get (its header is never cut either way)
     min_width: int = 6
+    #: kept on one line, like a key, when the table still fits that way; folded otherwise
+    whole: bool = False
 
 
 def fitted(columns: Sequence[Column], rows: Sequence[Sequence[str | Text]], *, width: int,
@@ -44,10 +46,18 @@ def fitted(columns: Sequence[Column], rows: Sequence[Sequence[str | Text]], *, w
     droppable = sorted((i for i, c in enumerate(columns) if c.drop), key=lambda i: -columns[i].drop)
     while total(keep) > width and droppable:
         keep.remove(droppable.pop(0))
+    whole = {i for i in keep if columns[i].whole}
+    if whole and total(keep) - sum(need(i) for i in whole) + sum(
+            max([len(columns[i].header), *(len(line) for r in rows for line in
+                                           str(r[i]).split("\n"))]) for i in whole) > width:
+        whole = set()  # they do not fit on one line: they fold like the others
     table = Table(title=title, title_justify="left") if title else Table()
     for i in keep:
         col = columns[i]
-        if col.key:
+        if i in whole:
+            table.add_column(col.header, no_wrap=True, min_width=max(
+                [len(col.header), *(len(line) for r in rows for line in str(r[i]).split("\n"))]))
+        elif col.key:
             table.add_column(col.header, no_wrap=True, min_width=need(i))
         else:
             table.add_column(col.header, overflow="fold", min_width=need(i))

@@ -117,12 +117,12 @@ def remove_app(runner: Runner, config: Config, progress: Progress, *,
             changes.append(change(["docker", "rm", "-f", "--", *containers],
                                   f"remove {app}'s containers (those labelled "
                                   f"dockyard.app={app}: nothing else)"))
-            out.done.append(f"removed {len(containers)} container(s)")
+            out.done.append(f"removed {_count(len(containers), 'container')}")
         if tags:
             changes.append(change(["docker", "image", "rm", "--", *tags],
                                   f"remove {app}'s release images (their tags; images that "
                                   "have other names stay)"))
-            out.done.append(f"removed {len(tags)} release image tag(s)")
+            out.done.append(f"removed {_count(len(tags), 'release image tag')}")
         network = networks.app_network(app)
         if network in t.snap.networks:
             if network in t.snap.router.networks:
@@ -132,7 +132,7 @@ def remove_app(runner: Runner, config: Config, progress: Progress, *,
         if vols and volumes_too:
             changes.append(change(["docker", "volume", "rm", "--", *vols],
                                   "remove its volumes: their data is gone after this"))
-            out.done.append(f"removed {len(vols)} volume(s)")
+            out.done.append(f"removed {_count(len(vols), 'volume')}")
         elif vols:
             out.kept.append(f"{_count(len(vols), 'volume')} with the accessories' data "
                             f"({', '.join(vols)}): dockyard remove --volumes deletes them")
