@@ -94,3 +94,44 @@ def test_version_and_help() -> None:
     assert dockyard("version").stdout.startswith("dockyard ")
     run = cli("--help")
     assert run.returncode == 0 and "server" in run.stdout and "--dry-run" in run.stdout
+
+
+SHOP = ('[app]\nname = "my-shop"\n[server]\nhost = "local"\n[build]\nimage = "x/y"\n'
+        '[web]\nport = 8000\ndomains = ["shop.test", "www.shop.test"]\ntls = false\n'
+        '[proxy]\nbind = "127.0.0.1"\nhttp_port = 8080\nhttps_port = 8443\n')
+
+
+def test_proxy_snippet_prints_only_the_servers_configuration(tmp_path: Path) -> None:
+    write_config(tmp_path, SHOP)
+    run = cli("proxy", "snippet", "nginx", "--listen", "127.0.0.1:8081", cwd=tmp_path)
+    assert run.returncode == 0, run.output
+    out = run.stdout
+    assert "server 127.0.0.1:8080;" in out and "listen 127.0.0.1:8081;" in out
+    assert "server_name shop.test www.shop.test;" in out
+    for needle in ("proxy_set_header Host $host;", "X-Forwarded-For $proxy_add_x_forwarded_for",
+                   "X-Forwarded-Proto $scheme", "Upgrade $http_upgrade",
+                   "proxy_read_timeout 3600s;", "client_max_body_size", "keepalive"):
+        assert needle in out, needle
+    assert "ssl" not in out and "certificate" not in out  # --listen: plain HTTP only
+    assert all(line.startswith("#") or not line.strip() or not line.startswith("put")
+               for line in out.splitlines())
+    assert "sites-enabled" in run.stderr and "nginx -t" in run.stderr  # where, on stderr
+    apache = cli("proxy", "snippet", "apache", "--listen", "127.0.0.1:8081", cwd=tmp_path)
+    assert "<VirtualHost 127.0.0.1:8081>" in apache.stdout and "Listen 127.0.0.1:8081" in apache.stdout
+    assert "ProxyPreserveHost On" in apache.stdout and "ws://127.0.0.1:8080/" in apache.stdout
+    caddy = cli("proxy", "snippet", "caddy", "--listen", "127.0.0.1:8081", cwd=tmp_path)
+    assert "http://shop.test:8081, http://www.shop.test:8081 {" in caddy.stdout
+    assert "reverse_proxy 127.0.0.1:8080" in caddy.stdout
+
+
+def test_proxy_snippet_refuses_what_it_cannot_write(tmp_path: Path) -> None:
+    write_config(tmp_path, SHOP)
+    bad = cli("proxy", "snippet", "iis", cwd=tmp_path)
+    assert bad.returncode == 2 and "nginx, apache, caddy" in bad.stderr
+    bad = cli("proxy", "snippet", "nginx", "--listen", "localhost:80x", cwd=tmp_path)
+    assert bad.returncode == 2 and "--listen" in bad.stderr and "Traceback" not in bad.output
+    # the router on the port the web server takes: said, on stderr
+    write_config(tmp_path, SHOP.replace("http_port = 8080", "http_port = 80"))
+    clash = cli("proxy", "snippet", "nginx", cwd=tmp_path)
+    assert clash.returncode == 0 and "one port cannot be held by both" in clash.stderr
+    assert "listen 80;" in clash.stdout

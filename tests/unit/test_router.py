@@ -178,3 +178,20 @@ def test_the_router_keeps_its_request_log_in_memory_not_in_dockers_log() -> None
     assert "log stdout" not in text
     assert "log ring@requests local0 info" in text and "log ring@errors local0 err" in text
     assert "option log-separate-errors" in text
+
+
+def test_a_router_behind_a_local_web_server_keeps_its_forwarded_proto() -> None:
+    from dockyard.config.model import ProxyConfig
+    from dockyard.router import container
+
+    plain = rc.render([], socket_gid=0)
+    assert "    http-request set-header X-Forwarded-Proto http\n" in plain
+    behind = rc.render([], socket_gid=0, behind_proxy=True)
+    assert ("X-Forwarded-Proto http unless { req.hdr(x-forwarded-proto) -m found }"
+            in behind)
+    local = ProxyConfig(bind="127.0.0.1", http_port=8080, https_port=8443)
+    assert local.behind_proxy and not ProxyConfig().behind_proxy
+    argv = container.run(local, gid=0).argv
+    assert "--publish=127.0.0.1:8080:8080" in argv and "--publish=127.0.0.1:8443:8443" in argv
+    # the default publishes on every address, IPv6 too, as before
+    assert "--publish=80:8080" in container.run(ProxyConfig(), gid=0).argv

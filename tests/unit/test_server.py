@@ -137,3 +137,50 @@ def test_router_container_publishes_proxy_ports_and_is_labelled() -> None:
     assert "--volume=/var/lib/dockyard/router/etc:/usr/local/etc/haproxy:ro" in argv
     assert "--volume=/var/lib/dockyard/router/run:/run/dockyard" in argv
     assert "--group-add=7" in argv and "--network=Dockyard" in argv
+
+
+HOST = """--listen
+LISTEN 0      511          0.0.0.0:80        0.0.0.0:* users:(("nginx",pid=812,fd=6),("nginx",pid=813,fd=6))
+LISTEN 0      511             [::]:80           [::]:* users:(("nginx",pid=812,fd=7))
+LISTEN 0      4096         0.0.0.0:443       0.0.0.0:* users:(("docker-proxy",pid=99,fd=4))
+LISTEN 0      128        127.0.0.1:5432      0.0.0.0:*
+--containers
+traefik\t0.0.0.0:443->443/tcp, :::443->443/tcp
+--networks
+bridge\tbridge\t172.17.0.0/16
+host\thost\t
+none\tnull\t
+blog_default\tbridge\t172.20.0.0/16
+--firewall
+Status: active
+table inet filter
+"""
+
+
+def test_server_check_names_who_holds_a_port_and_recommends_a_way() -> None:
+    facts = check.parse_host(HOST)
+    assert facts.listeners[80] == ["nginx (pid 812)"]
+    assert facts.containers == {443: "traefik"}
+    assert facts.holder(443) == ("the container traefik", "docker")
+    rows = check.port_rows(ProxyConfig(), {80, 443, 5432}, set(), facts)
+    http, https = rows
+    assert http.level == "fail" and http.detail == "80 is used by nginx (pid 812)"
+    assert 'bind = "127.0.0.1"' in http.fix and "dockyard proxy snippet nginx" in http.fix
+    assert "dockyard router apply" in http.fix
+    assert https.detail == "443 is used by the container traefik"
+    assert "choose another port" in https.fix
+    apache = check.parse_host('--listen\nLISTEN 0 511 *:80 *:* users:(("apache2",pid=5,fd=4))\n')
+    assert "dockyard proxy snippet apache" in check.port_rows(
+        ProxyConfig(), {80}, set(), apache)[0].fix
+    # the router itself, found by its container too
+    mine = check.parse_host("--containers\ndockyard-router\t0.0.0.0:80->80/tcp\n")
+    assert check.port_rows(ProxyConfig(), {80}, set(), mine)[0].level == "ok"
+
+
+def test_server_check_lists_networks_and_the_firewall() -> None:
+    facts = check.parse_host(HOST)
+    row = check.network_row(facts)
+    assert row.level == "ok" and "blog_default 172.20.0.0/16" in row.detail
+    firewall = check.firewall_row(facts)
+    assert firewall.level == "warn" and "ufw is active" in firewall.detail
+    assert check.firewall_row(check.parse_host("--firewall\ntable ip nat\n")).level == "ok"

@@ -19,6 +19,7 @@ from dockyard.cli import (
     context,
     domains_cmd,
     env_cmd,
+    proxy_cmd,
     router_cmd,
     server_cmd,
 )
@@ -107,6 +108,8 @@ app.command("config")(config_cmd.show_config)
 app.command("init")(config_cmd.init)
 app.add_typer(server_cmd.app, name="server")
 app.add_typer(router_cmd.app, name="router")
+proxy_cmd.app.command("snippet")(proxy_cmd.snippet)
+app.add_typer(proxy_cmd.app, name="proxy")
 
 #: Global options and whether they take a value. Moved to the front of argv so they work
 #: after the subcommand too (`dockyard server check -v`), as users of git and kubectl expect.

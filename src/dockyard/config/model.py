@@ -7,6 +7,7 @@ silently falls back to a default.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from typing import Annotated, Any, Literal
@@ -80,6 +81,15 @@ def _health_path(value: str) -> str:
         raise ValueError(f"{values.shown(value)} is not a path; write a path such as \"/up\" "
                          "(no spaces or semicolons)")
     return value
+
+
+def _bind_address(value: str) -> str:
+    """An IPv4 address the router's ports are published on."""
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ValueError(f"{values.shown(value)} is not an IPv4 address; write \"0.0.0.0\" "
+                         "(every address) or \"127.0.0.1\" (this machine only)") from None
 
 
 def _email(value: str) -> str:
@@ -257,6 +267,12 @@ class ProxyConfig(Section):
     server's current value; changing one is explicit: ``dockyard router apply``.
     """
 
+    bind: Annotated[str, AfterValidator(_bind_address)] = Field(
+        default="0.0.0.0",
+        description='The server address the router listens on: "0.0.0.0" (every address, '
+        'IPv6 too: the default), or "127.0.0.1" when an existing web server on the same '
+        "machine forwards to it (see `dockyard proxy snippet`).",
+    )
     http_port: Port = Field(default=80, description="Port on the server for plain HTTP.")
     https_port: Port = Field(default=443, description="Port on the server for HTTPS.")
     router_image: ImageRef = Field(
@@ -308,6 +324,11 @@ class ProxyConfig(Section):
         "crond, sh and tar and a docker client, as the official docker:cli image has), volume "
         "backups, file copies.",
     )
+
+    @property
+    def behind_proxy(self) -> bool:
+        """Listening on loopback only: an existing web server in front forwards to it."""
+        return ipaddress.IPv4Address(self.bind).is_loopback
 
     @model_validator(mode="after")
     def _ports_differ(self) -> ProxyConfig:

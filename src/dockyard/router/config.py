@@ -124,9 +124,14 @@ class Route:
 
 
 def render(routes: list[Route], *, socket_gid: int, hsts: bool = False,
-           tunnel_timeout_s: float = 3600) -> str:
-    """haproxy.cfg for these routes. Pure: same input, same text."""
+           tunnel_timeout_s: float = 3600, behind_proxy: bool = False) -> str:
+    """haproxy.cfg for these routes. Pure: same input, same text. ``behind_proxy``: the
+    router listens on loopback only, so whoever sends it a request is a web server on this
+    machine that forwards to it: its X-Forwarded-Proto (https, when it ended TLS) is kept."""
     by_slot = {r.slot: r for r in routes}
+    proto = ("    http-request set-header X-Forwarded-Proto http "
+             "unless { req.hdr(x-forwarded-proto) -m found }\n" if behind_proxy else
+             "    http-request set-header X-Forwarded-Proto http\n")
     hsts_line = ('    http-response set-header Strict-Transport-Security "max-age=31536000"\n'
                  if hsts else "")
     out = [f"""\
@@ -192,8 +197,7 @@ frontend http
     bind :{HTTP_PORT}
     # the app is looked up once per request (host name -> backend)
     http-request set-var(txn.app) req.hdr(host),lower,word(1,:),map({HOSTS_MAP})
-    http-request set-header X-Forwarded-Proto http
-    http-request set-header X-Forwarded-Host %[req.hdr(host)]
+{proto}    http-request set-header X-Forwarded-Host %[req.hdr(host)]
     acl known_host var(txn.app) -m found
     acl acme_challenge path_beg {ACME_PATH}
     acl has_cert req.hdr(host),lower,word(1,:),map({TLS_MAP}) -m found

@@ -25,6 +25,12 @@ def start() -> Command:
     return change(["docker", "start", "--", NAME], "start the stopped router")
 
 
+def _on(settings: ProxyConfig) -> str:
+    """The address part of --publish: none for 0.0.0.0 (Docker's default: every IPv4 and
+    IPv6 address), else ``ADDR:``."""
+    return "" if settings.bind == "0.0.0.0" else f"{settings.bind}:"
+
+
 def run(settings: ProxyConfig, *, gid: int) -> Command:
     return change(
         ["docker", "run", "-d", f"--name={NAME}",
@@ -32,11 +38,11 @@ def run(settings: ProxyConfig, *, gid: int) -> Command:
          f"--network={ROUTER_NETWORK}",
          "--restart=unless-stopped", "--init", *LOG_OPTS,
          f"--group-add={gid}",
-         f"--publish={settings.http_port}:{rc.HTTP_PORT}",
-         f"--publish={settings.https_port}:{rc.HTTPS_PORT}",
+         f"--publish={_on(settings)}{settings.http_port}:{rc.HTTP_PORT}",
+         f"--publish={_on(settings)}{settings.https_port}:{rc.HTTPS_PORT}",
          f"--volume={ETC_DIR}:{rc.CONFIG_DIR}:ro",
          f"--volume={RUN_DIR}:{rc.RUN_DIR}",
          "--", settings.router_image],
         f"start the router: it publishes ports {settings.http_port} and {settings.https_port} "
-        "and routes each request to its app by host name",
+        f"(on {settings.bind}) and routes each request to its app by host name",
     )

@@ -47,7 +47,8 @@ def router_files(routes: Sequence[rc.Route], *, gid: int,
                  settings: ProxyConfig) -> dict[str, bytes]:
     """The router's configuration, paths relative to /var/lib/dockyard/router/etc."""
     files = {"haproxy.cfg": rc.render(list(routes), socket_gid=gid, hsts=settings.hsts,
-                                      tunnel_timeout_s=settings.tunnel_timeout).encode()}
+                                      tunnel_timeout_s=settings.tunnel_timeout,
+                                      behind_proxy=settings.behind_proxy).encode()}
     files.update({name: text.encode() for name, text in rc.render_maps(list(routes)).items()})
     files["maintenance.html"] = rc.MAINTENANCE_HTML.encode()
     return files

@@ -7,8 +7,10 @@ functions so unit tests cover it without a server.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field
 
+from dockyard import scripts
 from dockyard.config.model import Config, ProxyConfig
 from dockyard.docker import engine
 from dockyard.errors import DockyardError
@@ -112,18 +114,128 @@ def router_ports(docker_ps_ports: str) -> set[int]:
     return ports
 
 
-def port_rows(settings: ProxyConfig, listening: set[int], held_by_router: set[int]) -> list[Row]:
+#: Process names of web servers, and the `dockyard proxy snippet` kind for each.
+WEB_SERVERS = {"nginx": "nginx", "apache2": "apache", "httpd": "apache", "caddy": "caddy",
+               "traefik": "", "lighttpd": "", "haproxy": ""}
+_USER = re.compile(r'\("([^"]+)",pid=(\d+)')
+
+
+@dataclass
+class HostFacts:
+    """What already runs on the server (scripts/check-host.sh)."""
+    #: port -> the processes listening on it ("nginx (pid 812)")
+    listeners: dict[int, list[str]] = field(default_factory=dict)
+    #: host port -> the container publishing it
+    containers: dict[int, str] = field(default_factory=dict)
+    #: (name, driver, subnets) of each Docker network
+    networks: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    firewall: list[str] = field(default_factory=list)
+
+    def holder(self, port: int) -> tuple[str, str]:
+        """(who, process name) for a port in use; ("", "") when not known."""
+        if port in self.containers:
+            return f"the container {self.containers[port]}", "docker"
+        for entry in self.listeners.get(port, []):
+            name = entry.split(" ", 1)[0]
+            if name != "docker-proxy":
+                return entry, name
+        return "", ""
+
+
+def parse_host(text: str) -> HostFacts:
+    facts = HostFacts()
+    section = ""
+    for line in text.split("\n"):
+        if line in ("--listen", "--containers", "--networks", "--firewall"):
+            section = line
+            continue
+        if not line.strip():
+            continue
+        if section == "--listen":
+            fields = line.split()
+            local = fields[3] if len(fields) > 3 else ""
+            port = local.rsplit(":", 1)[-1]
+            if port.isdigit():
+                found = facts.listeners.setdefault(int(port), [])
+                for name, pid in _USER.findall(line):
+                    entry = f"{name} (pid {pid})"
+                    if entry not in found and not any(e.startswith(name + " ") for e in found):
+                        found.append(entry)
+        elif section == "--containers":
+            name, _, ports = line.partition("\t")
+            for item in ports.split(","):
+                host_side = item.split("->")[0].strip()
+                port = host_side.rsplit(":", 1)[-1]
+                if "->" in item and port.isdigit():
+                    facts.containers.setdefault(int(port), name.strip())
+        elif section == "--networks":
+            parts = line.split("\t")
+            if len(parts) >= 2:
+                facts.networks.append((parts[0], parts[1], parts[2].split() if len(parts) > 2
+                                       else []))
+        elif section == "--firewall":
+            facts.firewall.append(line.strip())
+    return facts
+
+
+def host_facts() -> Fact[HostFacts]:
+    return fact(scripts.inline("check-host"), lambda a: parse_host(a.out),
+                "what already runs here: listening ports and their programs, containers, "
+                "Docker networks, firewall")
+
+
+def _behind(name: str, kind: str) -> str:
+    snippet = f"dockyard proxy snippet {kind}" if kind else "a forward to 127.0.0.1:8080"
+    return (f"put Dockyard behind {name}: in dockyard.toml set [proxy] bind = \"127.0.0.1\", "
+            "http_port = 8080, https_port = 8443 and [web] tls = false, run: dockyard "
+            f"router apply, then install the output of: {snippet} (docs/guide.md: On a "
+            "server that already runs things)")
+
+
+def port_rows(settings: ProxyConfig, listening: set[int], held_by_router: set[int],
+              host: HostFacts | None = None) -> list[Row]:
     rows = []
+    host = host or HostFacts()
     for label, port in (("http port", settings.http_port), ("https port", settings.https_port)):
         if port not in listening:
             rows.append(Row(label, "ok", f"{port} is free"))
-        elif port in held_by_router:
+        elif port in held_by_router or host.containers.get(port) == ROUTER:
             rows.append(Row(label, "ok", f"{port} is served by {ROUTER}"))
         else:
-            rows.append(Row(label, "fail", f"{port} is used by another program",
-                            f"stop what listens on {port}, or choose another port in [proxy] "
-                            "and run dockyard router apply"))
+            who, name = host.holder(port)
+            if name in WEB_SERVERS:
+                rows.append(Row(label, "fail", f"{port} is used by {who}",
+                                _behind(name, WEB_SERVERS[name])))
+            else:
+                rows.append(Row(label, "fail", f"{port} is used by {who or 'another program'}",
+                                f"stop what listens on {port}, or choose another port in "
+                                "[proxy] and run dockyard router apply"))
     return rows
+
+
+def network_row(host: HostFacts) -> Row:
+    """Other Docker networks and their address pools: Dockyard's networks come from Docker's
+    pools, which never overlap these."""
+    others = [(n, subnets) for n, driver, subnets in host.networks
+              if driver not in ("host", "null") and n != "bridge"]
+    if not host.networks:
+        return Row("docker networks", "warn", "could not list Docker's networks")
+    listed = "; ".join(f"{n} {' '.join(s) or '(no subnet)'}" for n, s in others) or "none"
+    return Row("docker networks", "ok", f"{len(others)} besides bridge: {listed}")
+
+
+def firewall_row(host: HostFacts) -> Row:
+    if any(line.lower().startswith("status: active") for line in host.firewall):
+        return Row("firewall", "warn", "ufw is active; ports Docker publishes are open even "
+                   "where ufw denies them (Docker writes its own rules)",
+                   "publish on purpose: the router's ports are for the internet; with "
+                   "Dockyard behind another server, [proxy] bind = \"127.0.0.1\" keeps them "
+                   "on this machine")
+    tables = [line.removeprefix("table ") for line in host.firewall if line.startswith("table")]
+    if tables:
+        return Row("firewall", "ok", f"no ufw; nftables tables: {', '.join(tables)} (Docker "
+                   "adds its own rules for published ports)")
+    return Row("firewall", "ok", "no ufw or nftables rules found")
 
 
 def _answer(argv: list[str], why: str) -> Fact[Answer]:
@@ -133,7 +245,7 @@ def _answer(argv: list[str], why: str) -> Fact[Answer]:
 def run_checks(runner: Runner, config: Config | None) -> list[Row]:
     """Every question in one round trip; the first answer also proves the connection (an
     unreachable host raises HostError)."""
-    who, version, df, writable, server_proxy, tcp, ports = runner.read(
+    who, version, df, writable, server_proxy, tcp, ports, host = runner.read(
         snapshot.identity(),
         _answer(list(engine.server_version().argv), "the Docker engine's version (also "
                 "proves we may use it)"),
@@ -142,6 +254,7 @@ def run_checks(runner: Runner, config: Config | None) -> list[Row]:
         snapshot.proxy_settings(),
         _answer(["cat", "/proc/net/tcp", "/proc/net/tcp6"], "which ports are already taken"),
         _answer(list(engine.container_ports(ROUTER).argv), "the ports the router publishes"),
+        host_facts(),
     )
     rows: list[Row] = []
     if runner.host.spec.kind == "local":
@@ -166,7 +279,10 @@ def run_checks(runner: Runner, config: Config | None) -> list[Row]:
                             "dockyard router apply, or remove the keys from [proxy]"))
     listening = listening_ports(tcp.out)
     held = router_ports(ports.out) if docker.level == "ok" and ports.ok else set()
-    rows.extend(port_rows(settings, listening, held))
+    rows.extend(port_rows(settings, listening, held, host))
+    if docker.level == "ok":
+        rows.append(network_row(host))
+    rows.append(firewall_row(host))
     return rows
 
 

@@ -23,7 +23,7 @@ from dockyard.state.files import write_files
 #: Keys whose change needs a new router container (ports are published at creation).
 #: Settings of the certificate container (recreated when they change; the router is not).
 ACME_KEYS = ("acme_email", "acme_ca", "acme_staging", "acme_ca_root", "acme_image")
-RECREATE_KEYS = ("http_port", "https_port", "router_image", "hsts", "tunnel_timeout")
+RECREATE_KEYS = ("bind", "http_port", "https_port", "router_image", "hsts", "tunnel_timeout")
 
 
 
