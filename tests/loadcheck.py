@@ -36,8 +36,11 @@ class Report:
 
 class Load:
     def __init__(self, port: int, host: str, *, threads: int = 4, path: str = "/",
-                 max_seconds: float = 600, max_requests: int = 2_000_000) -> None:
+                 max_seconds: float = 600, max_requests: int = 2_000_000,
+                 posts: bool = True) -> None:
         self.port = port
+        #: every other request a POST (False: GET only, for a static site)
+        self.posts = posts
         self.host = host
         self.path = path
         self.threads = threads
@@ -78,7 +81,7 @@ class Load:
                     return
                 self._count += 1
             n += 1
-            post = n % 2 == 0
+            post = self.posts and n % 2 == 0
             try:
                 if conn is None or not keep_alive:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)

@@ -144,6 +144,7 @@ class HostFacts:
 
 def parse_host(text: str) -> HostFacts:
     facts = HostFacts()
+    pids_by_port: dict[int, dict[str, int]] = {}
     section = ""
     for line in text.split("\n"):
         if line in ("--listen", "--containers", "--networks", "--firewall"):
@@ -154,13 +155,11 @@ def parse_host(text: str) -> HostFacts:
         if section == "--listen":
             fields = line.split()
             local = fields[3] if len(fields) > 3 else ""
-            port = local.rsplit(":", 1)[-1]
-            if port.isdigit():
-                found = facts.listeners.setdefault(int(port), [])
-                for name, pid in _USER.findall(line):
-                    entry = f"{name} (pid {pid})"
-                    if entry not in found and not any(e.startswith(name + " ") for e in found):
-                        found.append(entry)
+            number = local.rsplit(":", 1)[-1]
+            if number.isdigit():
+                pids = pids_by_port.setdefault(int(number), {})
+                for name, pid in _USER.findall(line):  # a server's master has the lowest pid
+                    pids[name] = min(pids.get(name, int(pid)), int(pid))
         elif section == "--containers":
             name, _, ports = line.partition("\t")
             for item in ports.split(","):
@@ -175,6 +174,8 @@ def parse_host(text: str) -> HostFacts:
                                        else []))
         elif section == "--firewall":
             facts.firewall.append(line.strip())
+    for listened, pids in pids_by_port.items():
+        facts.listeners[listened] = [f"{name} (pid {pid})" for name, pid in pids.items()]
     return facts
 
 

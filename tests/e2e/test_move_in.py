@@ -1,0 +1,142 @@
+"""Moving in next to what a server already runs (issue 17): a host nginx serving a "blog"
+keeps serving it, and forwards the app's names to Dockyard's router, which listens on
+127.0.0.1 only."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import HTTP_PORT, REPO, get, hello_config, set_version, sh, zd_probe
+from tests.helpers import dockyard
+from tests.loadcheck import Load
+
+pytestmark = pytest.mark.e2e
+
+NGINX_PORT = 18380
+
+
+def nginx_conf(root: Path) -> Path:
+    """A host nginx as a user has one: a blog on its own, and sites-enabled included."""
+    (root / "blog").mkdir(parents=True)
+    (root / "blog" / "index.html").write_text("the blog\n")
+    (root / "sites").mkdir()
+    conf = root / "nginx.conf"
+    conf.write_text(f"""\
+daemon off;
+user root;  # its workers read the test's private directory
+worker_processes 1;
+error_log stderr warn;
+pid {root}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    server {{
+        listen 127.0.0.1:{NGINX_PORT};
+        server_name blog.test;
+        root {root}/blog;
+    }}
+    include {root}/sites/*.conf;
+}}
+""")
+    return conf
+
+
+def wait_for(port: int, host: str, expect: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = get(port, host)
+            if last == (200, expect):
+                return
+        except OSError as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"{host} on {port} did not answer {expect!r}: {last}")
+
+
+def listeners(port: int) -> list[str]:
+    out = sh("ss", "-Hltn", f"sport = :{port}").stdout
+    return sorted({line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line})
+
+
+@pytest.mark.exclusive
+def test_dockyard_behind_a_host_nginx_that_keeps_its_blog(alone: None, tmp_path: Path) -> None:
+    # something Dockyard did not create: it must survive deploy, router apply and remove
+    sh("docker", "network", "create", "outsider-net")
+    sh("docker", "run", "-d", "--name", "outsider", "--network", "outsider-net",
+       "dockyard-testbed/tools", "sleep", "3600")
+    outsider = sh("docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", "outsider").stdout
+    nginx: subprocess.Popen[str] | None = None
+    try:
+        # the server as Dockyard finds it: nginx serves a blog on the port the router wants
+        conf = nginx_conf(tmp_path / "nginx")
+        nginx = subprocess.Popen(["/usr/sbin/nginx", "-c", str(conf)], text=True,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for(NGINX_PORT, "blog.test", "the blog")
+        cfg = hello_config(tmp_path / "app", name="behind")
+        first = cfg.parent / "first.toml"  # the file as a newcomer writes it: default bind
+        first.write_text(cfg.read_text().replace(f"http_port = {HTTP_PORT}",
+                                                 f"http_port = {NGINX_PORT}"))
+        check = dockyard("-c", str(first), "server", "check", env={"COLUMNS": "300"})
+        assert check.returncode != 0
+        assert f"{NGINX_PORT} is used by nginx (pid {nginx.pid})" in check.stdout, check.output
+        assert 'bind = "127.0.0.1"' in check.stdout
+        assert "dockyard proxy snippet nginx" in check.stdout
+
+        # the way it recommends: the router on 127.0.0.1, nginx in front
+        cfg.write_text(cfg.read_text().replace("[proxy]\n", '[proxy]\nbind = "127.0.0.1"\n'))
+        run = dockyard("-c", str(cfg), "router", "apply", "--yes", timeout=120)
+        assert run.returncode == 0, run.output
+        run = dockyard("-c", str(cfg), "deploy", timeout=300)
+        assert run.returncode == 0, run.output
+        assert listeners(HTTP_PORT) == ["127.0.0.1"]  # the router is this machine's only
+        snippet = dockyard("-c", str(cfg), "proxy", "snippet", "nginx", "--listen",
+                           f"127.0.0.1:{NGINX_PORT}")
+        assert snippet.returncode == 0, snippet.output
+        (tmp_path / "nginx" / "sites" / "behind.conf").write_text(snippet.stdout)
+        test = subprocess.run(["/usr/sbin/nginx", "-t", "-c", str(conf)], capture_output=True,
+                              text=True, timeout=30)
+        assert test.returncode == 0, test.stderr
+        nginx.send_signal(signal.SIGHUP)  # nginx -s reload
+        wait_for(NGINX_PORT, "behind.test", "hello v1")
+        assert get(NGINX_PORT, "blog.test") == (200, "the blog")
+
+        # 3 deploys under the reference probe, through nginx; the blog answers throughout
+        set_version(cfg, "v2")
+        loop = " && ".join([f"{shlex.quote(sys.executable)} -m dockyard -c {cfg} deploy"] * 3)
+        with Load(NGINX_PORT, "blog.test", threads=1, max_seconds=400, posts=False) as blog:
+            probe = subprocess.run([*zd_probe(), "--url", f"http://127.0.0.1:{NGINX_PORT}/",
+                                    "--host", "behind.test", "--threads", "4",
+                                    "--max-seconds", "400", "--", "sh", "-c", loop],
+                                   capture_output=True, text=True, timeout=480, cwd=REPO)
+        result = json.loads(probe.stdout.strip().splitlines()[-1])
+        assert probe.returncode == 0 and result["failed"] == 0, (result, probe.stderr[-2000:])
+        assert result["command_exit"] == 0 and result["ok"] > 50, result
+        assert blog.report.failed == 0 and blog.report.ok > 10, blog.report.summary()
+        assert get(NGINX_PORT, "behind.test") == (200, "hello v2")
+
+        run = dockyard("-c", str(cfg), "router", "apply", "--yes", timeout=120)
+        assert run.returncode == 0, run.output
+        run = dockyard("-c", str(cfg), "remove", "--yes", timeout=120)
+        assert run.returncode == 0, run.output
+        assert get(NGINX_PORT, "blog.test") == (200, "the blog")
+        assert sh("docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}",
+                  "outsider").stdout == outsider
+        assert sh("docker", "network", "inspect", "outsider-net").returncode == 0
+    finally:
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(timeout=30)
+        sh("docker", "rm", "-f", "outsider", check=False)
+        sh("docker", "network", "rm", "outsider-net", check=False)
