@@ -5,7 +5,10 @@ keeps serving it, and forwards the app's names to Dockyard's router, which liste
 from __future__ import annotations
 
 import json
+import os
+import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import HTTP_PORT, REPO, get, hello_config, set_version, sh, zd_probe
+from tests.e2e.conftest import (
+    HTTP_PORT,
+    HTTPS_PORT,
+    REPO,
+    SSH_HOST,
+    get,
+    hello_config,
+    set_version,
+    sh,
+    zd_probe,
+)
 from tests.helpers import dockyard
 from tests.loadcheck import Load
 
@@ -140,3 +153,70 @@ def test_dockyard_behind_a_host_nginx_that_keeps_its_blog(alone: None, tmp_path:
             nginx.wait(timeout=30)
         sh("docker", "rm", "-f", "outsider", check=False)
         sh("docker", "network", "rm", "outsider-net", check=False)
+
+
+EXISTING = re.compile(r"^```sh existing\n(.*?)^```$", re.S | re.M)
+
+
+@pytest.mark.exclusive
+def test_the_guides_chapter_on_a_server_that_already_runs_things(alone: None,
+                                                                 tmp_path: Path) -> None:
+    """docs/guide.md's chapter 9, run as written, with a host nginx standing in for the
+    server's own (its files under a test directory instead of /etc/nginx)."""
+    root = tmp_path / "etc-nginx"
+    (root / "sites-available").mkdir(parents=True)
+    (root / "sites-enabled").mkdir()
+    conf = nginx_conf(tmp_path / "nginx")
+    conf.write_text(conf.read_text().replace(f"include {tmp_path / 'nginx'}/sites/*.conf;",
+                                             f"include {root}/sites-enabled/*;"))
+    app = tmp_path / "app"
+    shutil.copytree(REPO / "examples" / "hello", app, ignore=shutil.ignore_patterns(
+        "dockyard.toml"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dockyard").write_text(f'#!/bin/sh\nexec {sys.executable} -m dockyard "$@"\n')
+    (bin_dir / "dockyard").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "COLUMNS": "200",
+           "PYTHONPATH": str(REPO / "src")}
+    nginx = subprocess.Popen(["/usr/sbin/nginx", "-c", str(conf)], text=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(NGINX_PORT, "blog.test", "the blog")
+        blocks = EXISTING.findall((REPO / "docs" / "guide.md").read_text())
+        assert len(blocks) == 3
+        for number, block in enumerate(blocks, 1):
+            for old, new in [
+                ("ssh://root@203.0.113.10", SSH_HOST),
+                ("shop.example.com", "shop.test"),
+                ("tls = false\nTOML", 'tls = false\n\n[build]\n'
+                 'args = { BASE = "dockyard-testbed/tools" }\nTOML'),
+                ("[proxy]\nbind", '[proxy]\nrouter_image = "dockyard-testbed/router"\n'
+                 'tools_image = "dockyard-testbed/tools"\nbind'),
+                ("http_port = 8080", f"http_port = {HTTP_PORT}"),
+                ("https_port = 8443", f"https_port = {HTTPS_PORT}"),
+                ("/etc/nginx/", f"{root}/"),
+                ("proxy snippet nginx >", f"proxy snippet nginx --listen 127.0.0.1:{NGINX_PORT} >"),
+                ("nginx -t && systemctl reload nginx",
+                 f"/usr/sbin/nginx -t -c {conf} && kill -HUP {nginx.pid}"),
+                # a reload returns before nginx's new workers answer: wait for them (bounded)
+                ("curl -fsS http://shop.test/",
+                 f"curl() {{ command curl --connect-to shop.test:80:127.0.0.1:{NGINX_PORT} "
+                 '"$@"; }\nfor _ in $(seq 100); do curl -fsS http://shop.test/ | grep -q hello '
+                 "&& break; sleep 0.2; done\ncurl -fsS http://shop.test/"),
+            ]:
+                block = block.replace(old, new)
+            run = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=app, env=env,
+                                 capture_output=True, text=True, timeout=600)
+            assert run.returncode == 0, (
+                f"chapter 9 block {number} failed (exit {run.returncode}):\n{block}\n--- stdout\n"
+                f"{run.stdout[-3000:]}\n--- stderr\n{run.stderr[-3000:]}")
+            if number == 1:  # before Dockyard: the check names nothing of its own yet
+                assert "docker networks" in run.stdout and "firewall" in run.stdout
+            if number == 3:
+                assert run.stdout.strip().endswith("hello v1"), run.stdout
+        assert get(NGINX_PORT, "shop.test") == (200, "hello v1")
+        assert get(NGINX_PORT, "blog.test") == (200, "the blog")
+        assert listeners(HTTP_PORT) == ["127.0.0.1"]
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=30)
