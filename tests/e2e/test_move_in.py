@@ -114,6 +114,10 @@ def test_dockyard_behind_a_host_nginx_that_keeps_its_blog(alone: None, tmp_path:
         run = dockyard("-c", str(cfg), "deploy", timeout=300)
         assert run.returncode == 0, run.output
         assert listeners(HTTP_PORT) == ["127.0.0.1"]  # the router is this machine's only
+        through = ("-c", str(cfg), "server", "check", "--through", str(NGINX_PORT))
+        check = dockyard(*through, env={"COLUMNS": "300"})
+        assert "chain behind.test" in check.stdout and "no request reached the router" in \
+            check.stdout, check.output  # nginx does not forward the name yet
         snippet = dockyard("-c", str(cfg), "proxy", "snippet", "nginx", "--listen",
                            f"127.0.0.1:{NGINX_PORT}")
         assert snippet.returncode == 0, snippet.output
@@ -124,6 +128,10 @@ def test_dockyard_behind_a_host_nginx_that_keeps_its_blog(alone: None, tmp_path:
         nginx.send_signal(signal.SIGHUP)  # nginx -s reload
         wait_for(NGINX_PORT, "behind.test", "hello v1")
         assert get(NGINX_PORT, "blog.test") == (200, "the blog")
+        check = dockyard(*through, env={"COLUMNS": "300"})
+        assert check.returncode == 0, check.output  # the whole chain, checked on the server
+        assert (f"a request on port {NGINX_PORT} reaches the router through the web server in "
+                "front") in check.stdout
 
         # 3 deploys under the reference probe, through nginx; the blog answers throughout
         set_version(cfg, "v2")

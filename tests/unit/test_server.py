@@ -184,3 +184,18 @@ def test_server_check_lists_networks_and_the_firewall() -> None:
     firewall = check.firewall_row(facts)
     assert firewall.level == "warn" and "ufw is active" in firewall.detail
     assert check.firewall_row(check.parse_host("--firewall\ntable ip nat\n")).level == "ok"
+
+
+def test_server_check_follows_a_request_through_the_web_server_in_front() -> None:
+    rows = check.chain_rows("shop.test 80 200 1.1_dockyard-router\nshop.test 443 none -\n"
+                            "www.shop.test 80 404 -\nwww.shop.test 443 301 -\n", "apache")
+    assert [(r.check, r.level) for r in rows] == [("chain shop.test", "ok"),
+                                                  ("chain www.shop.test", "fail")]
+    assert "port 80: 404, port 443: 301" in rows[1].detail
+    assert "dockyard proxy snippet apache" in rows[1].fix
+    assert check.chain_rows("nocurl\n")[0].level == "warn"
+    from dockyard.router import config as rc
+
+    assert 'http-response add-header Via "1.1 dockyard-router"' in rc.render(
+        [], socket_gid=0, behind_proxy=True)
+    assert "Via" not in rc.render([], socket_gid=0)

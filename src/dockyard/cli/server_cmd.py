@@ -19,11 +19,19 @@ _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 
 
 @app.command("check")
-def check(ctx: typer.Context) -> None:
-    """Reachability, Docker version, disk, ports and permissions, with what to fix."""
+def check(
+    ctx: typer.Context,
+    through: Annotated[list[int] | None, typer.Option(
+        "--through", metavar="PORT", min=1, max=65535,
+        help="With the router behind a web server on this machine: the port(s) that server "
+        "takes the app's names on (default: 80 and 443).")] = None,
+) -> None:
+    """Reachability, Docker version, disk, ports and permissions, with what to fix; who
+    holds the ports, the Docker networks, the firewall; behind a web server, whether a
+    request to each of the app's names goes through it to the router."""
     obj = get(ctx)
     runner = obj.runner()
-    rows = checks.run_checks(runner, obj.config())
+    rows = checks.run_checks(runner, obj.config(), through)
     failed = checks.blocking(rows)
     if obj.json:
         obj.emit_json({"host": runner.host.label, "ok": not failed,

@@ -123,14 +123,21 @@ class Route:
         return self.domains[0] if self.domains else f"{self.app}.dockyard"
 
 
+#: How the router names itself in the Via header of answers, behind a local web server.
+VIA = "dockyard-router"
+
+
 def render(routes: list[Route], *, socket_gid: int, hsts: bool = False,
            tunnel_timeout_s: float = 3600, behind_proxy: bool = False) -> str:
     """haproxy.cfg for these routes. Pure: same input, same text. ``behind_proxy``: the
     router listens on loopback only, so whoever sends it a request is a web server on this
     machine that forwards to it: its X-Forwarded-Proto (https, when it ended TLS) is kept."""
     by_slot = {r.slot: r for r in routes}
+    # behind a local web server, answers say they passed the router (Via, as proxies do):
+    # `dockyard server check` follows a request through that server by it
     proto = ("    http-request set-header X-Forwarded-Proto http "
-             "unless { req.hdr(x-forwarded-proto) -m found }\n" if behind_proxy else
+             "unless { req.hdr(x-forwarded-proto) -m found }\n"
+             f'    http-response add-header Via "1.1 {VIA}"\n' if behind_proxy else
              "    http-request set-header X-Forwarded-Proto http\n")
     hsts_line = ('    http-response set-header Strict-Transport-Security "max-age=31536000"\n'
                  if hsts else "")

@@ -16,6 +16,7 @@ from dockyard.docker import engine
 from dockyard.errors import DockyardError
 from dockyard.host.command import Answer, Fact, fact
 from dockyard.host.runner import Runner
+from dockyard.router import config as rc
 from dockyard.state import paths, snapshot
 from dockyard.state import proxy as proxy_state
 
@@ -214,6 +215,37 @@ def port_rows(settings: ProxyConfig, listening: set[int], held_by_router: set[in
     return rows
 
 
+def chain(ports: list[int], domains: list[str]) -> Fact[str]:
+    return fact(scripts.inline("chain", *map(str, ports), "--", *domains), lambda a: a.out,
+                "does a request to each domain through the web server in front reach the "
+                "router?")
+
+
+def chain_rows(text: str, kind: str = "nginx") -> list[Row]:
+    """One row per domain: ok when an answer through the web server in front came from the
+    router (its Via header)."""
+    if text.strip() == "nocurl":
+        return [Row("chain", "warn", "curl is not on the server: the chain through the web "
+                    "server in front was not checked", "apt-get install curl")]
+    seen: dict[str, list[tuple[str, str, str]]] = {}
+    for line in text.split("\n"):
+        parts = line.split(" ")
+        if len(parts) == 4:
+            seen.setdefault(parts[0], []).append((parts[1], parts[2], parts[3]))
+    rows = []
+    for domain, answers in seen.items():
+        through = [port for port, _status, via in answers if rc.VIA in via]
+        if through:
+            rows.append(Row(f"chain {domain}", "ok", f"a request on port {through[0]} reaches "
+                            "the router through the web server in front"))
+        else:
+            got = ", ".join(f"port {p}: {s}" for p, s, _v in answers)
+            rows.append(Row(f"chain {domain}", "fail", f"no request reached the router ({got})",
+                            f"install the output of dockyard proxy snippet {kind} in the web "
+                            "server in front, and reload it"))
+    return rows
+
+
 def network_row(host: HostFacts) -> Row:
     """Other Docker networks and their address pools: Dockyard's networks come from Docker's
     pools, which never overlap these."""
@@ -243,7 +275,8 @@ def _answer(argv: list[str], why: str) -> Fact[Answer]:
     return fact(argv, lambda a: a, why)
 
 
-def run_checks(runner: Runner, config: Config | None) -> list[Row]:
+def run_checks(runner: Runner, config: Config | None,
+               through: list[int] | None = None) -> list[Row]:
     """Every question in one round trip; the first answer also proves the connection (an
     unreachable host raises HostError)."""
     who, version, df, writable, server_proxy, tcp, ports, host = runner.read(
@@ -281,6 +314,12 @@ def run_checks(runner: Runner, config: Config | None) -> list[Row]:
     listening = listening_ports(tcp.out)
     held = router_ports(ports.out) if docker.level == "ok" and ports.ok else set()
     rows.extend(port_rows(settings, listening, held, host))
+    if (config is not None and settings.behind_proxy and config.web.domains
+            and settings.http_port in held):
+        front = [name for name in (host.holder(p)[1] for p in (through or [80, 443]))
+                 if name in WEB_SERVERS]
+        rows.extend(chain_rows(runner.read_one(chain(through or [80, 443], config.web.domains)),
+                               WEB_SERVERS.get(front[0], "") if front else "nginx"))
     if docker.level == "ok":
         rows.append(network_row(host))
     rows.append(firewall_row(host))
