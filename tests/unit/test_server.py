@@ -199,3 +199,13 @@ def test_server_check_follows_a_request_through_the_web_server_in_front() -> Non
     assert 'http-response add-header Via "1.1 dockyard-router"' in rc.render(
         [], socket_gid=0, behind_proxy=True)
     assert "Via" not in rc.render([], socket_gid=0)
+
+
+def test_server_check_warns_of_docker_networks_that_overlap_the_hosts_routes() -> None:
+    facts = check.parse_host(HOST + "--routes\ndefault via 192.0.2.1 dev eth0\n"
+                             "172.17.0.0/16 dev docker0 proto kernel scope link\n"
+                             "172.20.0.0/14 dev wg0 scope link\n")
+    assert check.overlaps(facts) == ["blog_default 172.20.0.0/16 and 172.20.0.0/14 on wg0"]
+    assert check.network_row(facts).level == "warn"
+    clean = check.parse_host(HOST + "--routes\n172.17.0.0/16 dev docker0 scope link\n")
+    assert check.overlaps(clean) == [] and "none overlaps" in check.network_row(clean).detail

@@ -7,6 +7,7 @@ functions so unit tests cover it without a server.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -131,6 +132,8 @@ class HostFacts:
     #: (name, driver, subnets) of each Docker network
     networks: list[tuple[str, str, list[str]]] = field(default_factory=list)
     firewall: list[str] = field(default_factory=list)
+    #: (destination, device) of the host's IPv4 routes
+    routes: list[tuple[str, str]] = field(default_factory=list)
 
     def holder(self, port: int) -> tuple[str, str]:
         """(who, process name) for a port in use; ("", "") when not known."""
@@ -148,7 +151,7 @@ def parse_host(text: str) -> HostFacts:
     pids_by_port: dict[int, dict[str, int]] = {}
     section = ""
     for line in text.split("\n"):
-        if line in ("--listen", "--containers", "--networks", "--firewall"):
+        if line in ("--listen", "--containers", "--networks", "--routes", "--firewall"):
             section = line
             continue
         if not line.strip():
@@ -173,6 +176,10 @@ def parse_host(text: str) -> HostFacts:
             if len(parts) >= 2:
                 facts.networks.append((parts[0], parts[1], parts[2].split() if len(parts) > 2
                                        else []))
+        elif section == "--routes":
+            words = line.split()
+            if words and "dev" in words[:-1]:
+                facts.routes.append((words[0], words[words.index("dev") + 1]))
         elif section == "--firewall":
             facts.firewall.append(line.strip())
     for listened, pids in pids_by_port.items():
@@ -254,7 +261,37 @@ def network_row(host: HostFacts) -> Row:
     if not host.networks:
         return Row("docker networks", "warn", "could not list Docker's networks")
     listed = "; ".join(f"{n} {' '.join(s) or '(no subnet)'}" for n, s in others) or "none"
-    return Row("docker networks", "ok", f"{len(others)} besides bridge: {listed}")
+    clashes = overlaps(host)
+    if clashes:
+        return Row("docker networks", "warn", f"{len(others)} besides bridge: {listed}; "
+                   f"overlapping the host's own routes: {'; '.join(clashes)}",
+                   "addresses there are unreachable from containers: give Docker other "
+                   "address pools (default-address-pools in /etc/docker/daemon.json)")
+    return Row("docker networks", "ok", f"{len(others)} besides bridge: {listed}; none "
+               "overlaps the host's routes (new ones come from Docker's pools, which avoid "
+               "both)")
+
+
+def overlaps(host: HostFacts) -> list[str]:
+    """Docker networks whose subnet overlaps a host route that is not Docker's own bridge
+    (a VPN, a LAN): such addresses would be unreachable from containers."""
+    found = []
+    for dest, dev in host.routes:
+        if dest == "default" or dev == "docker0" or dev.startswith("br-"):
+            continue
+        try:
+            route = ipaddress.ip_network(dest, strict=False)
+        except ValueError:
+            continue
+        for name, _driver, subnets in host.networks:
+            for subnet in subnets:
+                try:
+                    net = ipaddress.ip_network(subnet, strict=False)
+                except ValueError:
+                    continue
+                if net.version == route.version and net.overlaps(route):
+                    found.append(f"{name} {subnet} and {dest} on {dev}")
+    return found
 
 
 def firewall_row(host: HostFacts) -> Row:
