@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -228,3 +229,93 @@ def test_the_guides_chapter_on_a_server_that_already_runs_things(alone: None,
     finally:
         nginx.terminate()
         nginx.wait(timeout=30)
+
+
+def test_dockyard_in_front_serves_an_existing_blog_as_a_site(clean: None, tmp_path: Path,
+                                                             issuer_root: Path) -> None:
+    """The router takes the ports; the blog nginx already served moves to the server's
+    address on Docker's bridge and is routed as a site, with HTTPS, next to an app."""
+    from tests.e2e.test_https import https_get, tls_config
+
+    gateway = sh("docker", "network", "inspect", "--format",
+                  "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge").stdout.strip()
+    root = tmp_path / "nginx"
+    conf = nginx_conf(root)
+    conf.write_text(conf.read_text().replace(f"listen 127.0.0.1:{NGINX_PORT};",
+                                             f"listen {gateway}:{FRONT_PORT};")
+                    .replace("server_name blog.test;", "server_name frontblog.test;"))
+    nginx = subprocess.Popen(["/usr/sbin/nginx", "-c", str(conf)], text=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cfg = tls_config(tmp_path / "app", "frontapp", "frontapp.test")
+    try:
+        wait_for_address(gateway, FRONT_PORT)
+        run = dockyard("-c", str(cfg), "router", "apply", "--yes", timeout=120)
+        assert run.returncode == 0, run.output
+        assert dockyard("-c", str(cfg), "deploy", timeout=300).returncode == 0
+        run = dockyard("-c", str(cfg), "site", "add", "frontblog.test", "--to",
+                       f"host:{FRONT_PORT}", timeout=300)
+        assert run.returncode == 0, run.output
+        assert get(HTTP_PORT, "frontblog.test")[0] == 301  # HTTPS from the router's certificate
+        status, body, cert = https_get("frontblog.test", issuer_root)
+        assert (status, body) == (200, "the blog\n")
+        assert dict(x[0] for x in cert["subject"])["commonName"] == "frontblog.test"  # type: ignore[index]
+        listed = json.loads(dockyard("-c", str(cfg), "--json", "site", "list").stdout)
+        assert [(s["domain"], s["to"], s["https"]) for s in listed] == [
+            ("frontblog.test", f"host:{FRONT_PORT}", True)]
+
+        # 3 deploys of the app under load: 0 failed; the blog answers throughout
+        set_version(cfg, "v2")
+        loop = " && ".join([f"{shlex.quote(sys.executable)} -m dockyard -c {cfg} deploy"] * 3)
+        answers: list[object] = []
+        stop = threading.Event()
+
+        def blog_over_https() -> None:  # bounded: stops with the deploys, or after 400 s
+            deadline = time.monotonic() + 400
+            while not stop.is_set() and time.monotonic() < deadline:
+                try:
+                    answers.append(https_get("frontblog.test", issuer_root)[:2])
+                except OSError as exc:
+                    answers.append(type(exc).__name__)
+
+        reader = threading.Thread(target=blog_over_https, daemon=True)
+        reader.start()
+        try:
+            probe = subprocess.run([*zd_probe(), "--url", f"http://127.0.0.1:{HTTP_PORT}/",
+                                    "--host", "frontapp.test", "--threads", "4",
+                                    "--max-seconds", "400", "--", "sh", "-c", loop],
+                                   capture_output=True, text=True, timeout=480, cwd=REPO)
+        finally:
+            stop.set()
+            reader.join(timeout=30)
+        result = json.loads(probe.stdout.strip().splitlines()[-1])
+        assert probe.returncode == 0 and result["failed"] == 0, (result, probe.stderr[-2000:])
+        assert result["command_exit"] == 0 and result["ok"] > 50, result
+        assert len(answers) > 10 and set(map(str, answers)) == {str((200, "the blog\n"))}, (
+            len(answers), set(map(str, answers)))
+
+        run = dockyard("-c", str(cfg), "site", "remove", "frontblog.test", timeout=120)
+        assert run.returncode == 0, run.output
+        assert get(HTTP_PORT, "frontblog.test")[0] == 404
+        assert nginx.poll() is None  # the service itself is not touched
+        missing = dockyard("-c", str(cfg), "site", "remove", "frontblog.test")
+        assert missing.returncode == 2 and "not a site" in missing.stderr
+    finally:
+        dockyard("-c", str(cfg), "site", "remove", "frontblog.test", timeout=120)
+        nginx.terminate()
+        nginx.wait(timeout=30)
+
+
+FRONT_PORT = 18381
+
+
+def wait_for_address(address: str, port: int, seconds: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"nothing answers on {address}:{port}")

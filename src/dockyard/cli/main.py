@@ -22,6 +22,7 @@ from dockyard.cli import (
     proxy_cmd,
     router_cmd,
     server_cmd,
+    site_cmd,
 )
 from dockyard.cli.context import AppContext
 from dockyard.errors import CODES, DockyardError
@@ -110,6 +111,7 @@ app.add_typer(server_cmd.app, name="server")
 app.add_typer(router_cmd.app, name="router")
 proxy_cmd.app.command("snippet")(proxy_cmd.snippet)
 app.add_typer(proxy_cmd.app, name="proxy")
+app.add_typer(site_cmd.app, name="site")
 
 #: Global options and whether they take a value. Moved to the front of argv so they work
 #: after the subcommand too (`dockyard server check -v`), as users of git and kubectl expect.

@@ -104,6 +104,9 @@ class Route:
     servers: dict[str, str] = field(default_factory=dict)
     #: serve the domains over HTTPS (certificates over ACME) when they allow it
     tls: bool = True
+    #: for a site (`dockyard site add`): the service it forwards to, "host:PORT" or
+    #: "CONTAINER:PORT"; empty for a Dockyard app
+    site: str = ""
 
     @property
     def backend(self) -> str:
