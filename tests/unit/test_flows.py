@@ -565,6 +565,45 @@ def test_remove_asks_before_changing_anything_and_a_no_changes_nothing(
         p: b for p, b in files.items() if not p.startswith(paths.LOCK)}
 
 
+def test_a_site_is_routed_next_to_apps_and_removed_without_touching_its_service(
+        server: FakeServer) -> None:
+    from dockyard.deploy import sites
+
+    deploy(server, config())
+    route = sites.add(runner(server, command="site add"), config(), Progress(quiet=True),
+                      "blog.test", "host:8081", tls_on=False, health="/")
+    assert route.site == "host:8081" and route.app == "site-blog-test"
+    assert "blog.test " + route.backend in server.read(f"{paths.ROOT}/router/etc/hosts.map")
+    assert "172.17.0.1:8081" in server.read(f"{paths.ROOT}/router/etc/haproxy.cfg")
+    assert any(c == ["router-api", f"set server {route.backend}/{route.backend}-web1 addr "
+                     "172.17.0.1 port 8081"] for c in server.commands)
+    listed = sites.listing(runner(server, command="site list"))
+    assert [(r.domains, r.site) for r in listed] == [(["blog.test"], "host:8081")]
+    assert served(server, "hello.test") == web_containers(server)  # the app is untouched
+    with pytest.raises(DockyardError) as info:  # a name of an app is refused
+        sites.add(runner(server, command="site add"), config(), Progress(quiet=True),
+                  "hello.test", "host:8082", tls_on=False, health="/")
+    assert info.value.code == "DY043"
+    cfg = sites.site_config(config(), "blog.test", 80, tls_on=True, health="/")
+    remove_app(runner(server, command="site remove", app=cfg.app.name), cfg,
+               Progress(quiet=True), volumes_too=False)
+    assert "blog.test" not in server.read(f"{paths.ROOT}/router/etc/hosts.map")
+    assert sites.listing(runner(server, command="site list")) == []
+
+
+def test_site_targets_and_names() -> None:
+    from dockyard.deploy import sites
+
+    assert sites.parse_to("host:8081") == ("host", 8081)
+    assert sites.parse_to("blog-nginx:80") == ("blog-nginx", 80)
+    for bad in ("8081", "host:0", "host:70000", "-x:80", "host:80:1"):
+        with pytest.raises(DockyardError):
+            sites.parse_to(bad)
+    assert sites.site_name("blog.example.com") == "site-blog-example-com"
+    long = sites.site_name("a-very-long-subdomain-name.of-some-example.com")
+    assert len(long) <= 40 and long.startswith("site-a-very-long")
+
+
 # -- plans ------------------------------------------------------------------------------------
 
 def test_a_dry_run_prints_the_plan_and_changes_nothing(server: FakeServer) -> None:
