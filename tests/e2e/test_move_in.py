@@ -171,13 +171,23 @@ EXISTING = re.compile(r"^```sh existing\n(.*?)^```$", re.S | re.M)
 def test_the_guides_chapter_on_a_server_that_already_runs_things(alone: None,
                                                                  tmp_path: Path) -> None:
     """docs/guide.md's chapter 9, run as written, with a host nginx standing in for the
-    server's own (its files under a test directory instead of /etc/nginx)."""
+    server's own (its files under a test directory instead of /etc/nginx): Dockyard behind
+    it, then in front of it."""
     root = tmp_path / "etc-nginx"
     (root / "sites-available").mkdir(parents=True)
     (root / "sites-enabled").mkdir()
-    conf = nginx_conf(tmp_path / "nginx")
-    conf.write_text(conf.read_text().replace(f"include {tmp_path / 'nginx'}/sites/*.conf;",
-                                             f"include {root}/sites-enabled/*;"))
+    work = tmp_path / "nginx"
+    conf = nginx_conf(work)
+    (root / "sites-available" / "blog").write_text(
+        f"server {{\n    listen 127.0.0.1:{NGINX_PORT};\n    server_name blog.test;\n"
+        f"    root {work}/blog;\n}}\n")
+    (root / "sites-enabled" / "blog").symlink_to("../sites-available/blog")
+    text = conf.read_text()
+    blog = text[text.index("    server {"):text.index("    include")]
+    conf.write_text(text.replace(blog, "").replace(f"include {work}/sites/*.conf;",
+                                                   f"include {root}/sites-enabled/*;"))
+    gateway = sh("docker", "network", "inspect", "--format",
+                  "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge").stdout.strip()
     app = tmp_path / "app"
     shutil.copytree(REPO / "examples" / "hello", app, ignore=shutil.ignore_patterns(
         "dockyard.toml"))
@@ -192,26 +202,37 @@ def test_the_guides_chapter_on_a_server_that_already_runs_things(alone: None,
     try:
         wait_for(NGINX_PORT, "blog.test", "the blog")
         blocks = EXISTING.findall((REPO / "docs" / "guide.md").read_text())
-        assert len(blocks) == 3
+        assert len(blocks) == 5
         for number, block in enumerate(blocks, 1):
+            # blocks 1-3: nginx in front on its port; 4-5: the router in front on its port
+            front = NGINX_PORT if number <= 3 else HTTP_PORT
             for old, new in [
                 ("ssh://root@203.0.113.10", SSH_HOST),
                 ("shop.example.com", "shop.test"),
+                ("blog.example.com", "blog.test"),
                 ("tls = false\nTOML", 'tls = false\n\n[build]\n'
                  'args = { BASE = "dockyard-testbed/tools" }\nTOML'),
                 ("[proxy]\nbind", '[proxy]\nrouter_image = "dockyard-testbed/router"\n'
                  'tools_image = "dockyard-testbed/tools"\nbind'),
                 ("http_port = 8080", f"http_port = {HTTP_PORT}"),
                 ("https_port = 8443", f"https_port = {HTTPS_PORT}"),
+                ("http_port = 80/", f"http_port = {HTTP_PORT}/"),
+                ("https_port = 443/", f"https_port = {HTTPS_PORT}/"),
                 ("/etc/nginx/", f"{root}/"),
+                ("listen 80;/listen 172.17.0.1:8081;",
+                 f"listen 127.0.0.1:{NGINX_PORT};/listen {gateway}:{FRONT_PORT + 1};"),
+                ("host:8081", f"host:{FRONT_PORT + 1}"),
                 ("proxy snippet nginx >", f"proxy snippet nginx --listen 127.0.0.1:{NGINX_PORT} >"),
                 ("nginx -t && systemctl reload nginx",
                  f"/usr/sbin/nginx -t -c {conf} && kill -HUP {nginx.pid}"),
                 # a reload returns before nginx's new workers answer: wait for them (bounded)
                 ("curl -fsS http://shop.test/",
-                 f"curl() {{ command curl --connect-to shop.test:80:127.0.0.1:{NGINX_PORT} "
-                 '"$@"; }\nfor _ in $(seq 100); do curl -fsS http://shop.test/ | grep -q hello '
+                 f"curl() {{ command curl --connect-to shop.test:80:127.0.0.1:{front} "
+                 f"--connect-to blog.test:80:127.0.0.1:{front} \"$@\"; }}\n"
+                 "for _ in $(seq 100); do curl -fsS http://shop.test/ | grep -q hello "
                  "&& break; sleep 0.2; done\ncurl -fsS http://shop.test/"),
+                ("curl -fsS http://blog.test/",
+                 f"curl --connect-to blog.test:80:127.0.0.1:{front} -fsS http://blog.test/"),
             ]:
                 block = block.replace(old, new)
             run = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=app, env=env,
@@ -223,9 +244,15 @@ def test_the_guides_chapter_on_a_server_that_already_runs_things(alone: None,
                 assert "docker networks" in run.stdout and "firewall" in run.stdout
             if number == 3:
                 assert run.stdout.strip().endswith("hello v1"), run.stdout
-        assert get(NGINX_PORT, "shop.test") == (200, "hello v1")
-        assert get(NGINX_PORT, "blog.test") == (200, "the blog")
-        assert listeners(HTTP_PORT) == ["127.0.0.1"]
+                assert get(NGINX_PORT, "blog.test") == (200, "the blog")
+                assert listeners(HTTP_PORT) == ["127.0.0.1"]
+            if number == 5:  # the router in front: the blog as a site, the shop as an app
+                assert run.stdout.strip().splitlines()[-2:] == ["the blog", "hello v1"], run.stdout
+                gap = re.search(r"real\s+(\d+)m([\d.]+)s", run.stderr)
+                assert gap, run.stderr
+                print(f"router apply (the gap on the port): {float(gap.group(2)):.2f}s")
+                assert listeners(HTTP_PORT) != ["127.0.0.1"]
+        assert get(HTTP_PORT, "blog.test") == (200, "the blog")
     finally:
         nginx.terminate()
         nginx.wait(timeout=30)
@@ -293,6 +320,20 @@ def test_dockyard_in_front_serves_an_existing_blog_as_a_site(clean: None, tmp_pa
         assert len(answers) > 10 and set(map(str, answers)) == {str((200, "the blog\n"))}, (
             len(answers), set(map(str, answers)))
 
+        # a container Dockyard did not start, on a network of its own, as a site: the router
+        # joins that network; the container is not touched
+        sh("docker", "network", "create", "frontside-net")
+        sh("docker", "run", "-d", "--name", "frontside", "--network", "frontside-net",
+           "dockyard-testbed/static")
+        started = sh("docker", "inspect", "-f", "{{.State.StartedAt}}", "frontside").stdout
+        run = dockyard("-c", str(cfg), "site", "add", "frontside.test", "--to",
+                       "frontside:8080", "--no-tls", timeout=120)
+        assert run.returncode == 0, run.output
+        assert get(HTTP_PORT, "frontside.test") == (200, "hello from nginx")
+        run = dockyard("-c", str(cfg), "site", "remove", "frontside.test", timeout=120)
+        assert run.returncode == 0, run.output
+        assert sh("docker", "inspect", "-f", "{{.State.StartedAt}}", "frontside").stdout == started
+
         run = dockyard("-c", str(cfg), "site", "remove", "frontblog.test", timeout=120)
         assert run.returncode == 0, run.output
         assert get(HTTP_PORT, "frontblog.test")[0] == 404
@@ -300,7 +341,12 @@ def test_dockyard_in_front_serves_an_existing_blog_as_a_site(clean: None, tmp_pa
         missing = dockyard("-c", str(cfg), "site", "remove", "frontblog.test")
         assert missing.returncode == 2 and "not a site" in missing.stderr
     finally:
-        dockyard("-c", str(cfg), "site", "remove", "frontblog.test", timeout=120)
+        for name in ("frontblog.test", "frontside.test"):
+            dockyard("-c", str(cfg), "site", "remove", name, timeout=120)
+        sh("docker", "rm", "-f", "frontside", check=False)
+        sh("docker", "network", "disconnect", "-f", "frontside-net", "dockyard-router",
+           check=False)
+        sh("docker", "network", "rm", "frontside-net", check=False)
         nginx.terminate()
         nginx.wait(timeout=30)
 
