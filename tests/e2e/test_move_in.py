@@ -146,6 +146,8 @@ def test_dockyard_behind_a_host_nginx_that_keeps_its_blog(alone: None, tmp_path:
         assert probe.returncode == 0 and result["failed"] == 0, (result, probe.stderr[-2000:])
         assert result["command_exit"] == 0 and result["ok"] > 50, result
         assert blog.report.failed == 0 and blog.report.ok > 10, blog.report.summary()
+        print(f"through nginx: app {result['ok']} ok, {result['failed']} failed, longest gap "
+              f"{result['max_gap_s']} s; blog {blog.report.summary()}")
         assert get(NGINX_PORT, "behind.test") == (200, "hello v2")
 
         run = dockyard("-c", str(cfg), "router", "apply", "--yes", timeout=120)
@@ -319,6 +321,8 @@ def test_dockyard_in_front_serves_an_existing_blog_as_a_site(clean: None, tmp_pa
         assert result["command_exit"] == 0 and result["ok"] > 50, result
         assert len(answers) > 10 and set(map(str, answers)) == {str((200, "the blog\n"))}, (
             len(answers), set(map(str, answers)))
+        print(f"router in front: app {result['ok']} ok, {result['failed']} failed; blog over "
+              f"HTTPS {len(answers)} answers, all 200")
 
         # a container Dockyard did not start, on a network of its own, as a site: the router
         # joins that network; the container is not touched

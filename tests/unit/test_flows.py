@@ -261,6 +261,25 @@ def test_one_duration_in_the_summary_json_and_history(server: FakeServer) -> Non
     assert audit.parse(server.read(paths.AUDIT_LOG))[-1].took_s == again.seconds
 
 
+def test_two_first_https_deploys_at_once_share_the_certificate_container(
+        server: FakeServer) -> None:
+    # both read "no certificate container"; the second's docker run meets the first's
+    # container (seen in CI): the same settings, so it goes on with it
+    from dockyard.certs import acme
+    from dockyard.certs.ensure import ensure_certs
+
+    deploy(server, tls_config())
+    settings = tls_config().proxy
+    gid = 0
+    assert acme.NAME in server.containers
+    started = ensure_certs(runner(server), settings, gid=gid, current=None,
+                           image_present=True)
+    assert started and acme.NAME in server.containers
+    other = settings.model_copy(update={"acme_email": "someone-else@example.com"})
+    with pytest.raises(DockyardError):  # different settings: not ours, the error stands
+        ensure_certs(runner(server), other, gid=gid, current=None, image_present=True)
+
+
 def test_turning_tls_off_stops_the_redirect_at_once_and_on_again_keeps_the_cert(
         server: FakeServer) -> None:
     deploy(server, tls_config())

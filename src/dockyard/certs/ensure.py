@@ -7,9 +7,10 @@ from pathlib import Path
 from dockyard.certs import acme
 from dockyard.config.model import ProxyConfig
 from dockyard.docker import engine
-from dockyard.errors import DockyardError
+from dockyard.errors import CommandFailed, DockyardError
 from dockyard.host.command import Command
 from dockyard.host.runner import Runner
+from dockyard.state import snapshot
 from dockyard.state.files import write_files
 
 
@@ -37,5 +38,14 @@ def ensure_certs(runner: Runner, settings: ProxyConfig, *, gid: int,
     if current is not None:
         changes.append(acme.remove())
     changes.append(acme.run(settings, gid=gid))
-    runner.change_all(changes)
+    try:
+        runner.change_all(changes)
+    except CommandFailed as exc:
+        # two commands at once (two apps' first HTTPS deploys) both found it missing: the
+        # other one's container is as good as ours when it runs with the same settings
+        if "already in use" not in exc.stderr_tail:
+            raise
+        found = runner.read_one(snapshot.helpers([acme.NAME])).found.get(acme.NAME)
+        if found is None or found[0] != digest:
+            raise
     return True
