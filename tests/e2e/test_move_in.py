@@ -369,3 +369,37 @@ def wait_for_address(address: str, port: int, seconds: float = 30) -> None:
         except OSError:
             time.sleep(0.2)
     raise AssertionError(f"nothing answers on {address}:{port}")
+
+
+APACHE_MODULES = ("mpm_event", "authz_core", "proxy", "proxy_http", "proxy_wstunnel",
+                  "headers", "rewrite")
+
+
+@pytest.mark.parametrize("kind", ["apache", "caddy"])
+def test_the_apache_and_caddy_snippets_are_valid_as_they_are(tmp_path: Path, kind: str) -> None:
+    """What `dockyard proxy snippet apache|caddy` prints passes the server's own check (nginx's
+    is checked, and served through, above)."""
+    cfg = tmp_path / "dockyard.toml"  # offline: no server needed
+    cfg.write_text('[app]\nname = "snip"\n[server]\nhost = "local"\n[build]\nimage = "x/y"\n'
+                   '[web]\nport = 8080\ndomains = ["snip.test", "www.snip.test"]\ntls = false\n'
+                   '[proxy]\nbind = "127.0.0.1"\nhttp_port = 8080\nhttps_port = 8443\n')
+    for listen in ([], ["--listen", "127.0.0.1:18382"]):
+        run = dockyard("-c", str(cfg), "proxy", "snippet", kind, *listen)
+        assert run.returncode == 0, run.output
+        site = tmp_path / f"{kind}-{len(listen)}.conf"
+        site.write_text(run.stdout)
+        if kind == "apache":
+            conf = tmp_path / "apache2.conf"
+            modules = "".join(f"LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n"
+                              for m in APACHE_MODULES)
+            conf.write_text(f"ServerRoot {tmp_path}\nPidFile {tmp_path}/apache.pid\n"
+                            f"ErrorLog /dev/stderr\n{modules}"
+                            + ("Listen 80\n" if not listen else "") + f"Include {site}\n")
+            check = subprocess.run(["/usr/sbin/apache2", "-t", "-f", str(conf)],
+                                   capture_output=True, text=True, timeout=60)
+        else:
+            check = subprocess.run(["/usr/bin/caddy", "validate", "--adapter", "caddyfile",
+                                    "--config", str(site)], capture_output=True, text=True,
+                                   timeout=60, env={**os.environ, "HOME": str(tmp_path),
+                                                    "XDG_DATA_HOME": str(tmp_path)})
+        assert check.returncode == 0, (run.stdout, check.stdout, check.stderr)
