@@ -31,10 +31,10 @@ def test_listening_ports_from_proc_net() -> None:
     assert check.listening_ports(PROC_NET_TCP) == {80, 2222, 443}
 
 
-def test_router_ports_from_docker_ps() -> None:
+def test_published_ports_from_docker_ps() -> None:
     text = "0.0.0.0:80->8080/tcp, :::80->8080/tcp, 0.0.0.0:443->8443/tcp, :::443->8443/tcp"
-    assert check.router_ports(text) == {80, 443}
-    assert check.router_ports("") == set()
+    assert check.published_ports(text) == {80, 443}
+    assert check.published_ports("") == set()
 
 
 def test_port_rows() -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from dockyard import values
 from dockyard.cli.context import get, group
 from dockyard.errors import DockyardError
 from dockyard.router import snippets
@@ -34,16 +35,16 @@ WHERE = {
 def listen_address(value: str) -> str:
     """``[ADDR:]PORT`` as the web server writes it; DY005 otherwise."""
     match = _LISTEN.fullmatch(value)
-    port = int(match.group("port")) if match else 0
-    addr = match.group("addr") if match else None
-    if addr and addr not in ("*",):
-        try:
+    try:
+        if match is None:
+            raise ValueError(value)
+        values.port(match.group("port"))
+        addr = match.group("addr")
+        if addr and addr != "*":
             ipaddress.ip_address(addr.strip("[]"))
-        except ValueError:
-            match = None
-    if not match or not 1 <= port <= 65535:
+    except ValueError:
         raise DockyardError("DY005", f"--listen {value!r}: not ADDR:PORT or PORT; write e.g. "
-                            "--listen 127.0.0.1:8081 or --listen 80")
+                            "--listen 127.0.0.1:8081 or --listen 80") from None
     return value
 
 

@@ -33,32 +33,33 @@ def fitted(columns: Sequence[Column], rows: Sequence[Sequence[str | Text]], *, w
     """A Table of ``rows`` that fits ``width`` columns of terminal without cutting keys."""
     keep = list(range(len(columns)))
 
+    def widest(index: int) -> int:
+        """The header or the longest line of a cell, whichever is wider: one line, whole."""
+        return max([len(columns[index].header),
+                    *(len(line) for r in rows for line in str(r[index]).split("\n"))])
+
     def need(index: int) -> int:
         col = columns[index]
         if col.key:
-            return max([len(col.header), *(len(str(r[index])) for r in rows)])
+            return widest(index)
         return max(len(col.header) if " " not in col.header else
                    max(len(w) for w in col.header.split()), col.min_width)
 
-    def total(indexes: list[int]) -> int:
-        return sum(need(i) for i in indexes) + 3 * len(indexes) + 1  # borders and padding
+    def total(indexes: list[int], whole: frozenset[int] = frozenset()) -> int:
+        widths = (widest(i) if i in whole else need(i) for i in indexes)
+        return sum(widths) + 3 * len(indexes) + 1  # borders and padding
 
     droppable = sorted((i for i, c in enumerate(columns) if c.drop), key=lambda i: -columns[i].drop)
     while total(keep) > width and droppable:
         keep.remove(droppable.pop(0))
-    whole = {i for i in keep if columns[i].whole}
-    if whole and total(keep) - sum(need(i) for i in whole) + sum(
-            max([len(columns[i].header), *(len(line) for r in rows for line in
-                                           str(r[i]).split("\n"))]) for i in whole) > width:
-        whole = set()  # they do not fit on one line: they fold like the others
+    whole = frozenset(i for i in keep if columns[i].whole)
+    if whole and total(keep, whole) > width:
+        whole = frozenset()  # they do not fit on one line: they fold like the others
     table = Table(title=title, title_justify="left") if title else Table()
     for i in keep:
         col = columns[i]
-        if i in whole:
-            table.add_column(col.header, no_wrap=True, min_width=max(
-                [len(col.header), *(len(line) for r in rows for line in str(r[i]).split("\n"))]))
-        elif col.key:
-            table.add_column(col.header, no_wrap=True, min_width=need(i))
+        if i in whole or col.key:
+            table.add_column(col.header, no_wrap=True, min_width=widest(i))
         else:
             table.add_column(col.header, overflow="fold", min_width=need(i))
     for row in rows:

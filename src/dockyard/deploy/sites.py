@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import re
 
+from dockyard import values
 from dockyard.config.model import Config
 from dockyard.docker import networks
 from dockyard.errors import DockyardError
-from dockyard.host.command import Fact, fact
+from dockyard.host.command import Answer, Fact, fact
 from dockyard.host.runner import Runner
 from dockyard.router import api
 from dockyard.router import config as rc
@@ -42,11 +43,14 @@ def site_name(domain: str) -> str:
 def parse_to(value: str) -> tuple[str, int]:
     """``host:PORT`` or ``CONTAINER:PORT``; DY005 otherwise."""
     match = _TO.fullmatch(value)
-    port = int(match.group("port")) if match else 0
-    if not match or not 1 <= port <= 65535:
+    try:
+        if match is None:
+            raise ValueError(value)
+        return match.group("name"), values.port(match.group("port"))
+    except ValueError:
         raise DockyardError("DY005", f"--to {value!r}: write host:PORT (a port on the server) "
-                            "or CONTAINER:PORT (a container's port), e.g. --to host:8081")
-    return match.group("name"), port
+                            "or CONTAINER:PORT (a container's port), e.g. --to host:8081"
+                            ) from None
 
 
 def site_config(config: Config, domain: str, port: int, *, tls_on: bool,
@@ -68,10 +72,9 @@ def bridge_gateway() -> Fact[str]:
 
 def container_networks(name: str) -> Fact[dict[str, str]]:
     """network -> the container's address on it ({} when there is no such container)."""
-    def parse(a: object) -> dict[str, str]:
-        out = getattr(a, "out", "")
+    def parse(a: Answer) -> dict[str, str]:
         found = {}
-        for line in out.split("\n"):
+        for line in a.out.split("\n"):
             net, _, ip = line.strip().partition(" ")
             if net and ip:
                 found[net] = ip

@@ -20,11 +20,6 @@ def pull(image: str) -> Command:
                   f"{image} is not on the server yet: download it once; later runs reuse it")
 
 
-def container_ports(name: str) -> Command:
-    return query(["docker", "ps", f"--filter=name=^{name}$", "--format={{.Ports}}"],
-                 f"see which ports {name} publishes")
-
-
 def container_exists(name: str) -> Command:
     return query(["docker", "ps", "-a", f"--filter=name=^{name}$", "--format={{.Names}}"],
                  f"check whether the {name} container exists")

@@ -335,13 +335,9 @@ class Runner:
         if self._took is None:
             self._took = round(max(0.0, self.host.clock.now() - self.started), 1)
             if self.changed and not self.dry_run and self.audit:
-                fields: dict[str, object] = {
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    **self._audit_fields("")}
-                del fields["command"]
-                fields["took_ms"] = round(self._took * 1000)
-                self._pending.append(json.dumps(fields, ensure_ascii=False,
-                                                separators=(",", ":")) + "\n")
+                fields: dict[str, object] = {**self._audit_fields("")}
+                del fields["command"]  # a closing line: no command, the whole duration
+                self._pending.append(_record({**fields, "took_ms": round(self._took * 1000)}))
                 if not self._locks:  # under a lock, it leaves with the lock (no round trip)
                     self.flush_audit()
         return self._took
@@ -401,10 +397,8 @@ class Runner:
         return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[1:-1]
 
     def _audit_line(self, line: str, exit_code: int, duration: float) -> str:
-        fields = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  **self._audit_fields(line), "exit": exit_code,
-                  "duration_ms": round(duration * 1000)}
-        return json.dumps(fields, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return _record({**self._audit_fields(line), "exit": exit_code,
+                        "duration_ms": round(duration * 1000)})
 
     # -- output ----------------------------------------------------------------------------
     def _show_query(self, command: Command) -> None:
@@ -445,3 +439,9 @@ def _answer(result: Completed) -> Answer:
 
 
 __all__ = ["Invocation", "Runner", "paths"]
+
+
+def _record(fields: dict[str, object]) -> str:
+    """One audit log line: the time now, then ``fields``, as compact JSON."""
+    return json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **fields},
+                      ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -103,8 +103,8 @@ def listening_ports(proc_net_tcp: str) -> set[int]:
     return ports
 
 
-def router_ports(docker_ps_ports: str) -> set[int]:
-    """Host ports the router publishes, from ``docker ps --format {{.Ports}}``."""
+def published_ports(docker_ps_ports: str) -> set[int]:
+    """Host ports a container publishes, from ``docker ps --format {{.Ports}}``."""
     ports: set[int] = set()
     for item in docker_ps_ports.replace("\n", ",").split(","):
         if "->" not in item:
@@ -166,11 +166,8 @@ def parse_host(text: str) -> HostFacts:
                     pids[name] = min(pids.get(name, int(pid)), int(pid))
         elif section == "--containers":
             name, _, ports = line.partition("\t")
-            for item in ports.split(","):
-                host_side = item.split("->")[0].strip()
-                port = host_side.rsplit(":", 1)[-1]
-                if "->" in item and port.isdigit():
-                    facts.containers.setdefault(int(port), name.strip())
+            for published in sorted(published_ports(ports)):
+                facts.containers.setdefault(published, name.strip())
         elif section == "--networks":
             parts = line.split("\t")
             if len(parts) >= 2:
@@ -316,7 +313,7 @@ def run_checks(runner: Runner, config: Config | None,
                through: list[int] | None = None) -> list[Row]:
     """Every question in one round trip; the first answer also proves the connection (an
     unreachable host raises HostError)."""
-    who, version, df, writable, server_proxy, tcp, ports, host = runner.read(
+    who, version, df, writable, server_proxy, tcp, host = runner.read(
         snapshot.identity(),
         _answer(list(engine.server_version().argv), "the Docker engine's version (also "
                 "proves we may use it)"),
@@ -324,7 +321,6 @@ def run_checks(runner: Runner, config: Config | None,
         fact(["test", "-w", paths.ROOT], lambda a: a.ok, f"is {paths.ROOT} ready?"),
         snapshot.proxy_settings(),
         _answer(["cat", "/proc/net/tcp", "/proc/net/tcp6"], "which ports are already taken"),
-        _answer(list(engine.container_ports(ROUTER).argv), "the ports the router publishes"),
         host_facts(),
     )
     rows: list[Row] = []
@@ -349,7 +345,7 @@ def run_checks(runner: Runner, config: Config | None,
             rows.append(Row("proxy settings", "fail", exc.message.split(";")[0],
                             "dockyard router apply, or remove the keys from [proxy]"))
     listening = listening_ports(tcp.out)
-    held = router_ports(ports.out) if docker.level == "ok" and ports.ok else set()
+    held = {port for port, name in host.containers.items() if name == ROUTER}
     rows.extend(port_rows(settings, listening, held, host))
     if (config is not None and settings.behind_proxy and config.web.domains
             and settings.http_port in held):
