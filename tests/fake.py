@@ -127,6 +127,11 @@ class FakeServer:
         self.pullable: Callable[[str], bool] = lambda ref: not ref.startswith("missing")
         self.acme_ok = True
         self.build_ok = True
+        #: what `docker version` says the engine runs
+        self.platform = "linux/amd64"
+        #: the registry's accounts (user: password) and the logins pull.sh was asked for
+        self.registry_users: dict[str, str] = {}
+        self.logins: list[tuple[str, str, str]] = []
         #: retirements run when started (False: they wait for finish_retirements())
         self.retire_at_once = True
         #: when not at once: a retirement ends this many (fake) seconds after it started
@@ -358,6 +363,26 @@ class FakeServer:
         self.images[tag] = self._id()
         return 0, f"Successfully tagged {tag}\nimage {self.images[tag]}\n", ""
 
+    def sh_pull(self, args: list[str], stdin: bytes | None) -> tuple[int, str, str]:
+        """scripts/pull.sh: --login checks the password on stdin against ``registry_users``."""
+        image, tag = args[0], args[1]
+        if "--login" in args:
+            i = args.index("--login")
+            registry, user = args[i + 1], args[i + 2]
+            self.logins.append((registry, user, (stdin or b"").decode()))
+            if self.registry_users.get(user) != (stdin or b"").decode():
+                return 41, "", (f"Error response from daemon: login attempt to https://"
+                                f"{registry}/v2/ failed with status: 401 Unauthorized\n")
+        if not self.pullable(image):
+            return 1, "", f"Error response from daemon: pull access denied for {image}\n"
+        self.images.setdefault(image, self._id())
+        self.images[tag] = self.images[image]
+        digest = "sha256:" + hashlib.sha256(image.encode()).hexdigest()
+        out = f"image {self.images[tag]}\ndigest {image.rsplit(':', 1)[0]}@{digest}\n"
+        if "--untag" in args:
+            del self.images[image]
+        return 0, out, ""
+
     def sh_prune(self, args: list[str], stdin: bytes | None) -> tuple[int, str, str]:
         app, upto, keep = args[0], int(args[1]), set(args[2:])
         used = {c.image for c in self.containers.values()}
@@ -425,6 +450,8 @@ class FakeServer:
 
     def docker_version(self, opts: dict[str, list[str]], pos: list[str],
                        stdin: bytes | None) -> tuple[int, str, str]:
+        if "Server.Os" in " ".join(opts.get("--format", [])):
+            return 0, f"{self.platform}\n", ""
         return 0, "20.10.24\n", ""
 
     def docker_run(self, opts: dict[str, list[str]], pos: list[str],

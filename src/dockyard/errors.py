@@ -30,6 +30,12 @@ CODES: dict[str, tuple[str, int]] = {
     "DY020": ("a command failed on the server", 1),
     "DY021": ("the local ssh client is missing", 1),
     "DY022": ("an image could not be pulled", 1),
+    "DY023": ("Docker on this machine is missing or not running (local builder)", 1),
+    "DY024": ("this machine cannot build for the server's platform", 1),
+    "DY025": ("the local registry did not start", 1),
+    "DY026": ("the server could not pull the image shipped from this machine", 1),
+    "DY027": ("the registry password is not available on this machine", 2),
+    "DY028": ("the registry refused the login", 1),
     "DY030": ("proxy settings differ from the server's", 2),
     "DY031": ("aborted by the user", 1),
     "DY040": ("the router refused a Runtime API command", 1),
@@ -131,12 +137,11 @@ class PullFailed(CommandFailed):
         super().__init__(command, exit_code, stderr_tail, host)
         registry = registry_of(image)
         self.code = "DY022"
-        login = registry if "docker.io" not in registry else ""
         self.message = (
             f"{image} could not be pulled from {registry} on {host}: check the image name and "
             f"tag (spelling, does that tag exist?), that the server reaches {registry}, and "
-            f"for a private image run `{('docker login ' + login).strip()}`" + " on the server "
-            "(Docker's own words below)")
+            "for a private image a [registry] section (the server logs in for the pull: "
+            "docs/config.md) or `docker login` on the server (Docker's own words below)")
 
 
 def failed(argv: list[str], command: str, exit_code: int, stderr_tail: str, host: str,

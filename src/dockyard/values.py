@@ -173,6 +173,25 @@ def image_ref(text: str) -> str:
     return text
 
 
+def registry_host(text: str) -> str:
+    """A registry's host with an optional port ("ghcr.io", "127.0.0.1:5000"): what
+    ``docker login`` takes and an image reference starts with."""
+    if not isinstance(text, str) or not re.fullmatch(_REGISTRY, text):
+        raise ValueError(f"{shown(text)} is not a registry host; write e.g. \"ghcr.io\" or "
+                         '"registry.example.com:5000" (no https://, no path)')
+    return text
+
+
+def image_registry(text: str) -> str:
+    """The registry an image reference names, "docker.io" when it names none (Docker's rule:
+    a first component with a dot, a port or "localhost" is a registry)."""
+    match = _IMAGE.fullmatch(text)
+    registry = match.group("registry") if match else None
+    if registry and ("." in registry or ":" in registry or registry == "localhost"):
+        return registry
+    return "docker.io"
+
+
 def image_repository(text: str) -> str:
     """The repository part of an image reference ("postgres" of "docker.io/library/postgres:16"),
     lowercase: what a type is detected from."""
@@ -312,4 +331,5 @@ Domain = Annotated[str, BeforeValidator(_str_only), AfterValidator(domain)]
 EnvKey = Annotated[str, BeforeValidator(_str_only), AfterValidator(env_key)]
 ImageRef = Annotated[str, BeforeValidator(_str_only), AfterValidator(image_ref)]
 CronSchedule = Annotated[str, BeforeValidator(_str_only), AfterValidator(cron_schedule)]
+RegistryHost = Annotated[str, BeforeValidator(_str_only), AfterValidator(registry_host)]
 ArgvWord = Annotated[str, AfterValidator(argv_word)]

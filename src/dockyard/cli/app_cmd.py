@@ -54,11 +54,24 @@ def _summary(obj: AppContext, result: flows.Result, verb: str) -> None:
         obj.err.print(result.summary(cfg.app.name), markup=False)
 
 
-def deploy(ctx: typer.Context) -> None:
-    """Build the app on the server, run its release command, and switch traffic to it with
-    zero dropped requests, or change nothing."""
+def deploy(
+    ctx: typer.Context,
+    image: Annotated[str | None, typer.Option(
+        "--image", metavar="REF", help="Deploy this image from a registry instead of "
+        "building, e.g. ghcr.io/me/app:${GITHUB_SHA} (the CI path; [registry] credentials "
+        "apply).")] = None,
+) -> None:
+    """Build the app (on the server, or on this machine with [build] builder = "local"),
+    run its release command, and switch traffic to it with zero dropped requests, or change
+    nothing."""
     obj = get(ctx)
-    result = flows.deploy(obj.runner(), obj.config(), _config_dir(obj), _progress(obj))
+    if image is not None:
+        try:
+            image = values.image_ref(image)
+        except ValueError as exc:
+            raise DockyardError("DY005", f"--image: {exc}") from None
+    result = flows.deploy(obj.runner(), obj.config(), _config_dir(obj), _progress(obj),
+                          image=image)
     _summary(obj, result, "deploy")
 
 

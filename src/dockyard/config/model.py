@@ -155,9 +155,22 @@ class BuildConfig(Section):
 
     context: Path = Field(
         default=".",
-        description="Build context directory, relative to dockyard.toml. It is streamed to "
-        "the server (honouring .dockerignore) and built there: no registry and no Docker on "
-        "the laptop are needed.",
+        description="Build context directory, relative to dockyard.toml. The files it "
+        "holds (honouring .dockerignore) are what the builder sees.",
+    )
+    builder: Literal["server", "local"] = Field(
+        default="server",
+        description='Where the image is built. "server": the context is streamed over SSH '
+        'and built there (no Docker needed on this machine). "local": built by the Docker '
+        "engine on this machine, for the server's platform, and only the layers the server "
+        "lacks travel, over the same SSH connection (no registry account, no open port): "
+        "for servers too small to build, or to keep build tools off them.",
+    )
+    registry_image: ImageRef = Field(
+        default="registry:2",
+        description='builder = "local": the registry image run on this machine (bound to '
+        "127.0.0.1 while a command ships, then stopped; its volume keeps the layers) that the "
+        "server pulls from through the SSH connection.",
     )
     dockerfile: Path = Field(
         default="Dockerfile", description="Dockerfile path, relative to the context."
@@ -169,9 +182,47 @@ class BuildConfig(Section):
     )
     image: ImageRef | None = Field(
         default=None,
-        description='Use this image instead of building, e.g. "ghcr.io/me/app:1.2". Used as '
-        "is when the server has it, pulled otherwise.",
+        description='Use this image instead of building, e.g. "ghcr.io/me/app:1.2" (or '
+        "per deploy: dockyard deploy --image REF). Used as is when the server has it, pulled "
+        "otherwise (with [registry] credentials when the image is on that registry).",
     )
+
+
+def _secret_source(value: Any) -> Any:
+    """A password is never a value in the file: { env = "NAME" } or { command = "..." }."""
+    if isinstance(value, str):
+        raise ValueError('must not be written in the file; write password = { env = "NAME" } '
+                         '(from this machine\'s environment) or password = { command = '
+                         '"pass show registry" } (a command that prints it)')
+    return value
+
+
+class SecretSource(Section):
+    """Where a secret comes from on this machine: never the file itself."""
+
+    env: EnvKey | None = Field(default=None, description="An environment variable's name.")
+    command: Command | None = Field(
+        default=None, description="A command whose output (first line) is the secret.")
+
+    @model_validator(mode="after")
+    def _one(self) -> SecretSource:
+        if (self.env is None) == (self.command is None):
+            raise ValueError('write exactly one of env = "NAME" or command = "..."')
+        return self
+
+
+class RegistryConfig(Section):
+    """Credentials for pulling [build] image (or deploy --image) from a private registry.
+    The server logs in through stdin with a temporary Docker config, removed after the pull:
+    the password is in no argv, log, --dry-run output or file left on the server."""
+
+    server: values.RegistryHost = Field(
+        description='The registry\'s host (and port), e.g. "ghcr.io" or "registry.example.com'
+        ':5000"; images on other registries are pulled without logging in.')
+    username: EnvValue = Field(description="The user to log in as.")
+    password: Annotated[SecretSource, BeforeValidator(_secret_source)] = Field(
+        description='{ env = "NAME" } or { command = "pass show ghcr" }, read on this machine '
+        "at deploy time.")
 
 
 class WebConfig(Section):
@@ -501,6 +552,8 @@ class Config(Section):
     app: AppConfig = Field(description="The app's identity.")
     server: ServerConfig = Field(description="Where the app runs.")
     build: BuildConfig = Field(default_factory=BuildConfig, description="How the image is made.")
+    registry: RegistryConfig | None = Field(
+        default=None, description="Credentials for a private registry the images come from.")
     web: WebConfig = Field(default_factory=WebConfig, description="The routed web process.")
     processes: dict[ProcessName, Command] = Field(
         default_factory=dict,

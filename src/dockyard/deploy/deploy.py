@@ -24,7 +24,6 @@ from dockyard.accessories import flows as accessories
 from dockyard.certs import acme
 from dockyard.config.model import Config
 from dockyard.docker import containers as ctr
-from dockyard.docker import engine
 from dockyard.errors import CommandFailed, DockyardError
 from dockyard.host.command import Command
 from dockyard.host.runner import Runner
@@ -34,7 +33,7 @@ from dockyard.state.files import write_files
 from dockyard.state.releases import Kind, Outcome, Release
 
 from . import build as builder
-from . import tls
+from . import ship, tls
 from .progress import Progress
 from .rollout import Switched, roll_out
 from .target import Target, locked, prepare
@@ -106,9 +105,34 @@ def env_file_path(app: str, release: int) -> str:
     return f"{paths.app_dir(app)}/env/v{release}.env"
 
 
-def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress) -> Result:
-    if config.build.image is None:  # before connecting: the laptop alone can say
-        builder.check_context((config_dir / config.build.context), config.build.dockerfile)
+@dataclass
+class Source:
+    """Where a deploy's image comes from, settled before connecting (what this machine
+    alone can check is checked first: the context, local Docker, a registry password)."""
+
+    image: str | None = None  # a registry's image (--image or [build] image)
+    login: tuple[str, str, str] | None = None  # (registry, user, password)
+    local_platform: str = ""  # builder = "local": this machine's Docker platform
+    plan: ship.BuildPlan | None = None  # builder = "local": how it builds for the server
+
+
+def source_of(runner: Runner, config: Config, config_dir: Path, image: str | None) -> Source:
+    image = image or config.build.image
+    if image is not None:
+        return Source(image=image, login=ship.credentials(config, image))
+    builder.check_context((config_dir / config.build.context), config.build.dockerfile)
+    if config.build.builder == "local" and runner.host.spec.kind != "local":
+        return Source(local_platform=ship.check_local_docker(runner))
+    return Source()
+
+
+def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress,
+           image: str | None = None) -> Result:
+    """Build (or take ``image``, deploy --image) and roll out a new release."""
+    source = source_of(runner, config, config_dir, image)
+    if source.local_platform:  # a platform this machine cannot build for: before any change
+        server = runner.read_one(ship.server_platform())
+        source.plan = ship.plan_build(runner, source.local_platform, server)
     runner.on_failure = FAILS
     with locked(runner, config, progress, "deploy") as t:
         with progress.step("prepare the server", "prepare"):
@@ -122,7 +146,7 @@ def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress)
                           kind=Kind.DEPLOY, git_commit=git.commit, git_dirty=git.dirty,
                           config_hash=config_hash(config), created_at=now_iso(),
                           user=getpass.getuser())
-        return _release(t, release, config_dir=config_dir)
+        return _release(t, release, config_dir=config_dir, origin=source)
 
 
 def rollback(runner: Runner, config: Config, progress: Progress, to: int | None) -> Result:
@@ -212,7 +236,7 @@ def restart(runner: Runner, config: Config, progress: Progress) -> Result:
 
 
 def _release(t: Target, release: Release, *, config_dir: Path | None = None,
-             source: Release | None = None,
+             origin: Source | None = None, source: Release | None = None,
              env: tuple[dict[str, str], dict[str, str]] | None = None,
              restore_server_env: dict[str, str] | None = None,
              files: dict[str, bytes] | None = None) -> Result:
@@ -230,17 +254,15 @@ def _release(t: Target, release: Release, *, config_dir: Path | None = None,
         if source is not None:
             with progress.step(f"reuse the image of {source.name}", "build"):
                 before.append(builder.tag(source.image, release.image))
-        elif config.build.image is None:
+        elif origin is not None and origin.image is not None:
+            before += _use_image(t, release, origin)
+        elif origin is not None and origin.plan is not None:
+            assert config_dir is not None
+            _build_local(t, release, config_dir, origin.plan)
+        else:
             assert config_dir is not None
             release.image_id = _build(t, release, config_dir)
-        else:
-            with progress.step(f"use image {config.build.image}", "build"):
-                found = runner.read_one(snapshot.image_id(config.build.image))
-                if not found:
-                    runner.change(engine.pull(config.build.image))
-                    found = runner.read_one(snapshot.image_id(config.build.image))
-                release.image_id = found or "<image id>"
-                before.append(builder.tag(config.build.image, release.image))
+            release.image_source = "server build"
         record = {**(files or {}), f"releases/v{release.number}.json": release.to_json(),
                   f"env/v{release.number}.env": env_state.format_env(merged).encode(),
                   f"env/v{release.number}.server": env_state.format_env(server).encode()}
@@ -284,6 +306,49 @@ def _release(t: Target, release: Release, *, config_dir: Path | None = None,
         raise
     started_tls = clock.now()
     return _finish(t, release, outcome, started_tls, tls.secure(t))
+
+
+def _use_image(t: Target, release: Release, origin: Source) -> list[Command]:
+    """A registry's image: used as is when the server has it, pulled otherwise (logging in
+    through stdin when [registry] names its registry)."""
+    assert origin.image is not None
+    image, runner = origin.image, t.runner
+    release.image_source = image
+    with t.progress.step(f"use image {image}", "build"):
+        found, digests = runner.read(snapshot.image_id(image), snapshot.repo_digest(image))
+        if found:
+            release.image_id, release.image_digest = found, digests
+            return [builder.tag(image, release.image)]
+        pulled = ship.pull_image(runner, image, release.image, origin.login)
+        release.image_id = pulled.image_id or "<image id>"
+        release.image_digest = pulled.digest
+        return []
+
+
+def _build_local(t: Target, release: Release, config_dir: Path, plan: ship.BuildPlan) -> None:
+    """Build on this machine for the server's platform, then ship the layers it lacks."""
+    runner, config = t.runner, t.config
+    context = (config_dir / config.build.context).resolve()
+    tar_path, count = builder.make_context(context, config.build.dockerfile)
+    try:
+        with t.progress.step(f"build {release.image} on this machine ({count} files, "
+                             f"{plan.platform})", "build"):
+            cmd = ship.local_build(t.app, release.number, config.build.dockerfile,
+                                   config.build.args, tar_path, count, plan)
+            try:
+                runner.local(cmd, stream=runner.verbose, timeout=3600)
+            except CommandFailed as exc:
+                raise DockyardError("DY056", f"the image build failed on this machine (exit "
+                                    f"{exc.returncode}); the server was not touched",
+                                    exc.details) from None
+    finally:
+        Path(tar_path).unlink(missing_ok=True)
+    with t.progress.step(f"ship {release.image} to {runner.host.label} (the layers it lacks)",
+                         "ship"):
+        pulled = ship.ship(runner, release.image, release.image, config.build.registry_image)
+    release.image_id = pulled.image_id or "<image id>"
+    release.image_digest = pulled.digest
+    release.image_source = "local build"
 
 
 def _build(t: Target, release: Release, config_dir: Path) -> str:

@@ -137,6 +137,13 @@ class Host(ABC):
         """A local path connected to the UNIX socket ``remote_path`` on the host."""
         return remote_path
 
+    def reverse_forward(self, local_port: int) -> int:
+        """A loopback port on the server forwarded to ``local_port`` here (SSH hosts)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot forward ports")
+
+    def cancel_reverse_forward(self, local_port: int) -> None:
+        """Stop what reverse_forward started."""
+
     def spawn_argv_tty(self, argv: Sequence[str], tty: bool) -> list[str]:
         """Like spawn_argv, for interactive commands (a TTY when ``tty``)."""
         return self.spawn_argv(argv)

@@ -77,6 +77,7 @@ class Runner:
         self.changed = False
         self._took: float | None = None
         self._locks = 0
+        self._laptop: Host | None = None
 
     # -- secrets -------------------------------------------------------------------------
     def add_secrets(self, values: Iterable[str]) -> None:
@@ -198,6 +199,39 @@ class Runner:
         if self.verbose:
             print(f"  {self.host.label}$ {self.redact(command.line)}", file=sys.stderr)
         return self.host.interactive(argv, tty=tty)
+
+    # -- this machine ----------------------------------------------------------------------
+    def local(self, command: Command, *, check: bool = True, stream: bool = False,
+              timeout: float | None = None) -> Completed:
+        """A command on this machine (the local builder's Docker): shown as ``local$ ...``
+        under --dry-run and --verbose. Not in the server's audit log: what it makes reaches
+        the server only through an audited command (the pull). Queries run under --dry-run
+        too (they change nothing)."""
+        if self.dry_run and command.changes:
+            self._print(f"local$ {self.redact(command.line)}")
+            self._explain(command.why, command.if_fails)
+            return _planned(command)
+        if self.dry_run:
+            self._print(f"# query: local$ {self.redact(command.line)}")
+            self._explain(command.why or "read-only: it changes nothing",
+                          "nothing changes; Dockyard reports what it could not read")
+        from dockyard.host.local import LocalHost
+
+        if self._laptop is None:
+            self._laptop = LocalHost()
+        if self.verbose and stream:
+            print(f"  local$ {self.redact(command.line)}", file=sys.stderr)
+        started = time.monotonic()
+        result = self._laptop.execute(command.argv, stdin=command.stdin, stream=stream,
+                                      timeout=timeout, stdin_path=command.stdin_path)
+        if self.verbose:
+            mark = "" if result.ok else f" [exit {result.returncode}]"
+            print(f"  local$ {self.redact(command.line)}  "
+                  f"({time.monotonic() - started:.2f}s){mark}", file=sys.stderr)
+        if check and not result.ok:
+            raise failed(list(command.argv), self.redact(command.line), result.returncode,
+                         self.redact(result.err), "this machine", self.redact(result.out))
+        return result
 
     # -- waits -----------------------------------------------------------------------------
     def wait(self, step: Wait[T]) -> T | None:

@@ -80,6 +80,30 @@ class SshHost(Host):
         return ["ssh", *self.ssh_options(), "-O", "forward", "-L", f"{local}:{remote}", "--",
                 self.destination]
 
+    def reverse_forward(self, local_port: int) -> int:
+        """A loopback port on the server (OpenSSH picks it) forwarded to ``local_port`` on
+        this machine's loopback, through the multiplexed connection: the server's port."""
+        spec = f"127.0.0.1:0:127.0.0.1:{local_port}"
+        argv = ["ssh", *self.ssh_options(), "-O", "forward", "-R", spec, "--", self.destination]
+        for attempt in range(2):
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=30, check=False)
+            words = proc.stdout.decode(errors="replace").split()
+            if proc.returncode == 0 and words and words[0].isdigit():
+                return int(words[0])
+            if attempt == 0:  # no master yet: open one with a trivial command, then retry
+                self.execute(["true"])
+        raise HostError("DY010", f"cannot forward a port from {self.label} back to this "
+                        f"machine over SSH: {proc.stderr.decode(errors='replace').strip()}; "
+                        "the server's sshd must allow TCP forwarding (AllowTcpForwarding yes, "
+                        "the default)")
+
+    def cancel_reverse_forward(self, local_port: int) -> None:
+        spec = f"127.0.0.1:0:127.0.0.1:{local_port}"
+        subprocess.run(["ssh", *self.ssh_options(), "-O", "cancel", "-R", spec, "--",
+                        self.destination], stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=30, check=False)
+
     def control_argv(self, command: str) -> list[str]:
         """A control command (``exit``, ``check``) for this process's master."""
         return ["ssh", *self.ssh_options(), "-O", command, "--", self.destination]

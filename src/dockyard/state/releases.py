@@ -35,6 +35,11 @@ class Release:
     image: str  # dockyard/<app>:v<N>
     kind: Kind = Kind.DEPLOY
     image_id: str = ""
+    #: the manifest digest ("sha256:..."): of the image pulled from a registry, or pushed
+    #: by the local builder; "" for an image built on the server (it has no manifest)
+    image_digest: str = ""
+    #: where the image came from: "server build", "local build", or the registry reference
+    image_source: str = ""
     git_commit: str | None = None
     git_dirty: bool = False
     config_hash: str = ""

@@ -72,6 +72,18 @@ def image_id(ref: str) -> Fact[str]:
                 lambda a: a.out.strip() if a.ok else "", f"the id of {ref}, if the server has it")
 
 
+def repo_digest(ref: str) -> Fact[str]:
+    """The manifest digest the server pulled ``ref`` by ("sha256:..."), "" if none."""
+    def parse(answer: Answer) -> str:
+        for line in answer.out.splitlines() if answer.ok else []:
+            if "@" in line:
+                return line.split("@", 1)[1].strip()
+        return ""
+    return fact(["docker", "image", "inspect",
+                 "--format={{range .RepoDigests}}{{println .}}{{end}}", "--", ref], parse,
+                f"the digest of {ref}, if it came from a registry")
+
+
 def proxy_settings() -> Fact[ProxyConfig | None]:
     return fact(["cat", "--", paths.PROXY_SETTINGS],
                 lambda a: proxy_state.parse(a.out) if a.ok else None,
