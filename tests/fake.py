@@ -778,7 +778,10 @@ class FakeServer:
             writer = csv.writer(out)
             writer.writerow(["pxname", "svname", "qcur", "qmax", "scur", "status",
                              "check_status", "check_desc", "addr"])
+            only = words[2] if len(words) > 2 and words[2] != "-1" else None
             for backend, servers in self.backends.items():
+                if only is not None and backend != only:
+                    continue
                 for name, s in servers.items():
                     writer.writerow([backend, name, 0, 0, s.sessions, self._status(s), s.check,
                                      "", f"{s.addr}:{s.port}"])

@@ -119,15 +119,17 @@ def page(address: str) -> str:
 
 
 @pytest.fixture
-def host1() -> Iterator[tuple[str, str, str]]:
+def host1(testbed: None) -> Iterator[tuple[str, str, str]]:
     """(ssh URL, address, network namespace) of the first namespace host, its apps removed
-    before and after."""
+    before and after. After ``testbed``: its first wipe of this machine's engine removes
+    containers labelled dockyard.app, the local build's own among them."""
     url = hosts()["HOST1"]
     address = url.split("@", 1)[1].rsplit(":", 1)[0]
 
     def wipe() -> None:
-        host_ssh(address, "sh", "-c", "ids=$(docker ps -aq --filter label=dockyard.app "
-                 "--filter label=dockyard.role); [ -z \"$ids\" ] || docker rm -f $ids; "
+        host_ssh(address, "sh", "-c", "ids=$(docker ps -aq --filter label=dockyard.app; "
+                 "docker ps -aq --filter label=dockyard.role); [ -z \"$ids\" ] || "
+                 "docker rm -f $ids; "
                  "docker rm -f dockyard-router; docker network prune -f; "
                  "rm -rf /var/lib/dockyard/*; "
                  "docker images -q 'dockyard/*' | xargs -r docker rmi -f")
@@ -413,3 +415,114 @@ def test_local_builder_without_docker_or_for_another_platform(tmp_path: Path,
         (STATE / "apps" / "nolocal" / "releases").iterdir())
     assert sh("docker", "ps", "-aq", "--filter", "label=dockyard.app=nolocal").stdout == ""
     assert _audit_lines() == before or _others_wrote()
+
+
+# -- docs/ci.md: its workflow's shell steps, against the testbed -------------------------------
+
+def workflow_steps(text: str) -> tuple[dict[str, str], list[dict[str, object]]]:
+    """The job's env and its steps (name, env, run) from docs/ci.md's YAML block: the
+    subset of YAML the workflow uses (mappings, `- ` items, `run: |` blocks)."""
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    lines = block.splitlines()
+    job_env: dict[str, str] = {}
+    steps: list[dict[str, object]] = []
+    i = 0
+    section = ""
+    while i < len(lines):
+        line = lines[i]
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if stripped == "env:" and indent == 4:
+            section = "job-env"
+        elif stripped == "steps:":
+            section = "steps"
+        elif section == "job-env" and indent == 6:
+            key, value = stripped.split(": ", 1)
+            job_env[key] = value
+        elif section == "steps" and stripped.startswith("- "):
+            steps.append({"name": "", "env": {}, "run": "", "uses": ""})
+            stripped = stripped[2:]
+            indent += 2
+        if section == "steps" and steps and indent == 8:
+            step = steps[-1]
+            key, _, value = stripped.partition(":")
+            if key in ("name", "uses"):
+                step[key] = value.strip()
+            elif key == "env":
+                j = i + 1
+                while j < len(lines) and lines[j].startswith(" " * 10):
+                    k, v = lines[j].strip().split(": ", 1)
+                    step["env"][k] = v  # type: ignore[index]
+                    j += 1
+                i = j - 1
+            elif key == "run":
+                j = i + 1
+                body = []
+                while j < len(lines) and (lines[j].startswith(" " * 10) or not lines[j].strip()):
+                    body.append(lines[j][10:])
+                    j += 1
+                step["run"] = "\n".join(body) + "\n"
+                i = j - 1
+        i += 1
+    return job_env, steps
+
+
+def test_the_ci_workflow_deploys(tmp_path: Path, clean: None, private_registry: str) -> None:
+    from tests.e2e.conftest import CREATED, PROXY, SSH_HOST
+
+    job_env, steps = workflow_steps((Path(__file__).parents[2] / "docs" / "ci.md").read_text())
+    names = [s["name"] or s["uses"] for s in steps]
+    assert names[0] == "actions/checkout@v4" and "Deploy" in names, names
+    # the checkout: a repository with the app and its dockyard.toml
+    repo = tmp_path / "repo"
+    shutil.copytree(HELLO, repo)
+    dockerfile = repo / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("ARG BASE=busybox:1.36",
+                                                         "ARG BASE=dockyard-testbed/tools"))
+    cfg = repo / "dockyard.toml"
+    cfg.write_text(f'[app]\nname = "ciapp"\n[server]\nhost = "{SSH_HOST}"\n'
+                   '[web]\nport = 8080\ndomains = ["ciapp.test"]\ntls = false\n'
+                   'healthcheck_interval = "500ms"\n'
+                   f'[registry]\nserver = "{private_registry}"\nusername = "{REG_USER}"\n'
+                   'password = { env = "REGISTRY_PASSWORD" }\n' + PROXY)
+    CREATED.append(cfg)
+    home = tmp_path / "home"
+    home.mkdir()
+    key = Path.home() / ".ssh" / "id_ed25519"
+    port = SSH_HOST.rsplit(":", 1)[1]
+    host_key = (TESTBED / "ssh_host_ed25519_key.pub").read_text().split()[:2]
+    values = {
+        "github.repository": "team/ciapp", "github.sha": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        "github.actor": REG_USER, "secrets.GITHUB_TOKEN": REG_PASSWORD,
+        "secrets.GHCR_READ_TOKEN": REG_PASSWORD, "secrets.DEPLOY_SSH_KEY": key.read_text(),
+        "secrets.DEPLOY_KNOWN_HOSTS": f"[127.0.0.1]:{port} {' '.join(host_key)}",
+    }
+
+    def expand(text: str) -> str:
+        for name, value in values.items():
+            text = text.replace("${{ " + name + " }}", value)
+        assert "${{" not in text, text
+        return text.replace("ghcr.io", private_registry)
+
+    venv_bin = str(Path(sys_dockyard()).parent)
+    env = {"PATH": f"{venv_bin}:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "HOME": str(home), "CI": "true", "GITHUB_ACTIONS": "true", "COLUMNS": "200"}
+    env.update({k: expand(v) for k, v in job_env.items()})
+    ran = []
+    for step in steps:
+        if step["uses"] or step["name"] == "Install Dockyard":
+            continue  # the checkout is `repo`; Dockyard is this checkout's .venv (no network)
+        step_env = {**env, **{k: expand(v) for k, v in step["env"].items()}}  # type: ignore[union-attr]
+        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
+                               expand(str(step["run"]))], cwd=repo, env=step_env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, (step["name"], proc.stdout, proc.stderr)
+        ran.append(step["name"])
+        assert REG_PASSWORD not in proc.stdout + proc.stderr
+    assert ran == ["Build the image", "Push it to GHCR",
+                   "The SSH key, and the server's host key pinned", "Deploy"], ran
+    assert wait_answer(HTTP_PORT, "ciapp.test", "hello v1") >= 0
+    record = json.loads((STATE / "apps/ciapp/releases/v1.json").read_text())
+    assert record["image_source"] == f"{private_registry}/team/ciapp:{values['github.sha']}"
+    assert record["image_digest"].startswith("sha256:")

@@ -129,12 +129,14 @@ def test_another_platform_with_emulation_builds_for_the_server(server: FakeServe
 
 
 def test_the_local_builder_plan_shows_every_step(server: FakeServer) -> None:
-    """--dry-run: the build here, the registry, the forward, the pull there."""
+    """--dry-run: the registry (started while the image builds), the build here, the push,
+    the forward, the pull there."""
     out = io.StringIO()
     deploy(server, config(build=LOCAL), FakeLaptop(), dry_run=True, out=out)
     text = out.getvalue()
-    order = ["local$ env DOCKER_BUILDKIT=0 docker build", "local$ docker run --detach "
-             "--name=dockyard-registry", "--publish=127.0.0.1::5000", "local$ docker push",
+    order = ["local$ docker run --detach --name=dockyard-registry",
+             "--publish=127.0.0.1::5000", "local$ env DOCKER_BUILDKIT=0 docker build",
+             "local$ docker push",
              "ssh -O forward -R", "pull.sh", "--untag", "local$ docker stop"]
     positions = [text.find(word) for word in order]
     assert -1 not in positions and positions == sorted(positions), text

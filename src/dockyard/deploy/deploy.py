@@ -330,22 +330,24 @@ def _build_local(t: Target, release: Release, config_dir: Path, plan: ship.Build
     runner, config = t.runner, t.config
     context = (config_dir / config.build.context).resolve()
     tar_path, count = builder.make_context(context, config.build.dockerfile)
-    try:
-        with t.progress.step(f"build {release.image} on this machine ({count} files, "
-                             f"{plan.platform})", "build"):
-            cmd = ship.local_build(t.app, release.number, config.build.dockerfile,
-                                   config.build.args, tar_path, count, plan)
-            try:
-                runner.local(cmd, stream=runner.verbose, timeout=3600)
-            except CommandFailed as exc:
-                raise DockyardError("DY056", f"the image build failed on this machine (exit "
-                                    f"{exc.returncode}); the server was not touched",
-                                    exc.details) from None
-    finally:
-        Path(tar_path).unlink(missing_ok=True)
-    with t.progress.step(f"ship {release.image} to {runner.host.label} (the layers it lacks)",
-                         "ship"):
-        pulled = ship.ship(runner, release.image, release.image, config.build.registry_image)
+    # the local registry starts while the image builds
+    with ship.local_registry(runner, config.build.registry_image) as port:
+        try:
+            with t.progress.step(f"build {release.image} on this machine ({count} files, "
+                                 f"{plan.platform})", "build"):
+                cmd = ship.local_build(t.app, release.number, config.build.dockerfile,
+                                       config.build.args, tar_path, count, plan)
+                try:
+                    runner.local(cmd, stream=runner.verbose, timeout=3600)
+                except CommandFailed as exc:
+                    raise DockyardError("DY056", "the image build failed on this machine "
+                                        f"(exit {exc.returncode}); the server was not "
+                                        "touched", exc.details) from None
+        finally:
+            Path(tar_path).unlink(missing_ok=True)
+        with t.progress.step(f"ship {release.image} to {runner.host.label} (the layers it "
+                             "lacks)", "ship"):
+            pulled = ship.ship(runner, release.image, release.image, port)
     release.image_id = pulled.image_id or "<image id>"
     release.image_digest = pulled.digest
     release.image_source = "local build"

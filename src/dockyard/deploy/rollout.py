@@ -57,7 +57,7 @@ class RouterView:
     def read(cls, t: Target, backend: str) -> RouterView:
         """Read-only: it runs under --dry-run too (empty when this very command would
         create the router)."""
-        stats = api.parse_stat(t.runner.api(api.show_stat()))
+        stats = api.parse_stat(t.runner.api(api.show_stat(backend)))
         states = api.parse_servers_state(t.runner.api(api.show_servers_state(backend)))
         return cls(stats={s: st for (b, s), st in stats.items() if b == backend},
                    fqdn={st.server: st.fqdn for st in states})
@@ -310,7 +310,7 @@ def _wait_ready(t: Target, backend: str, server: str, web: ctr.ContainerSpec,
 
     def poll() -> bool | None:
         if not seen.healthy:
-            st = api.parse_stat(runner.api(api.show_stat())).get((backend, server))
+            st = api.parse_stat(runner.api(api.show_stat(backend))).get((backend, server))
             if st is not None:
                 seen.last = f"{st.status} {st.check} {st.check_desc}".strip()
                 seen.healthy = st.status == "DRAIN" and st.check.startswith("L7OK")

@@ -24,7 +24,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,22 +160,24 @@ def _lock_path() -> Path:
 
 
 @contextlib.contextmanager
-def local_registry(runner: Runner, image: str) -> Iterator[int]:
-    """The registry container running on 127.0.0.1 for the block: its port. Two dockyard
+def local_registry(runner: Runner, image: str) -> Iterator[Callable[[], int]]:
+    """The registry container on 127.0.0.1 for the block, started meanwhile (it overlaps the
+    build): the block calls what it yields for its port once it needs it. Two dockyard
     commands on this machine share it (a lock file): the last one out stops it."""
     if runner.dry_run:
         runner.local(change(_run_argv(image), "start the local registry on 127.0.0.1 (a port "
                             "Docker picks)"))
-        yield 5000
+        yield lambda: 5000
         runner.local(change(["docker", "stop", "--time=2", REGISTRY], "stop the local "
                             "registry: nothing listens once the command ends"))
         return
     with open(_lock_path(), "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            port = _start(runner, image)
-            fcntl.flock(lock, fcntl.LOCK_SH)
-            yield port
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                starting = pool.submit(_start, runner, image)
+                fcntl.flock(lock, fcntl.LOCK_SH)
+                yield starting.result
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
             try:
@@ -225,7 +228,7 @@ def _start(runner: Runner, image: str) -> int:
                 raise DockyardError("DY025", f"the local registry on 127.0.0.1:{port} did "
                                     "not answer within 20s; see: docker logs "
                                     f"{REGISTRY}") from None
-            time.sleep(0.1)
+            time.sleep(0.05)
 
 
 def push(runner: Runner, source: str, port: int) -> tuple[str, str]:
@@ -301,22 +304,22 @@ def reverse_forward(runner: Runner, port: int) -> Iterator[int]:
         host.cancel_reverse_forward(port)
 
 
-def ship(runner: Runner, source: str, target: str, registry_image: str) -> Pulled:
-    """Move ``source`` (an image on this machine) to the server as ``target``: only the
-    layers the server lacks travel."""
-    with local_registry(runner, registry_image) as port:
-        _, digest = push(runner, source, port)
-        with reverse_forward(runner, port) as remote:
-            repository = f"127.0.0.1:{remote}/{source}"
-            try:
-                result = runner.change(pull_command(
-                    repository, target, untag=True,
-                    why=f"pull the image from this machine through the SSH connection (only "
-                    f"the layers the server lacks travel), name it {target}"), timeout=3600)
-            except CommandFailed as exc:
-                raise DockyardError("DY026", "the server could not pull the image from this "
-                                    "machine through the SSH connection; the running "
-                                    "release is untouched", exc.details) from None
+def ship(runner: Runner, source: str, target: str, port: Callable[[], int]) -> Pulled:
+    """Move ``source`` (an image on this machine) to the server as ``target`` through the
+    local registry on ``port()``: only the layers the server lacks travel."""
+    local = port()
+    _, digest = push(runner, source, local)
+    with reverse_forward(runner, local) as remote:
+        repository = f"127.0.0.1:{remote}/{source}"
+        try:
+            result = runner.change(pull_command(
+                repository, target, untag=True,
+                why=f"pull the image from this machine through the SSH connection (only "
+                f"the layers the server lacks travel), name it {target}"), timeout=3600)
+        except CommandFailed as exc:
+            raise DockyardError("DY026", "the server could not pull the image from this "
+                                "machine through the SSH connection; the running "
+                                "release is untouched", exc.details) from None
     pulled = parse_pulled(result.out)
     return Pulled(pulled.image_id, pulled.digest or digest)
 
