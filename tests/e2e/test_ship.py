@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import nshosts
 from tests.e2e.conftest import (
     HELLO,
     HTTP_PORT,
@@ -38,25 +39,9 @@ from tests.e2e.conftest import (
 )
 from tests.helpers import dockyard
 
-HOSTS_ENV = TESTBED / "hosts.env"
-
-
-def hosts() -> dict[str, str]:
-    if not HOSTS_ENV.exists():
-        pytest.fail("no namespace hosts: run testbed/up (it starts them)")
-    return dict(line.split("=", 1) for line in HOSTS_ENV.read_text().split() if "=" in line)
-
 
 def in_netns(name: str, *argv: str) -> subprocess.CompletedProcess[str]:
     return sh("nsenter", f"--net=/var/run/netns/{name}", "--", *argv, check=False)
-
-
-def link_bytes(netns: str) -> dict[int, int]:
-    """rx + tx bytes of every interface of the namespace but lo, by interface index (the
-    kernel's counters)."""
-    out = json.loads(sh("ip", "-n", netns, "-s", "-j", "link", "show").stdout)
-    return {i["ifindex"]: i["stats64"]["rx"]["bytes"] + i["stats64"]["tx"]["bytes"]
-            for i in out if i["ifname"] != "lo"}
 
 
 class LinkCounter:
@@ -74,7 +59,7 @@ class LinkCounter:
         self._thread = threading.Thread(target=self._run)
 
     def _sample(self) -> None:
-        for index, value in link_bytes(self.netns).items():
+        for index, value in nshosts.link_bytes(self.netns).items():
             self.first.setdefault(index, value)
             self.last[index] = value
 
@@ -103,13 +88,6 @@ def listening(netns: str | None) -> set[str]:
     return {line.split()[3] for line in out.splitlines() if line.strip()}
 
 
-def host_ssh(address: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    import shlex
-
-    return sh("ssh", "-o", "BatchMode=yes", f"root@{address}", "--", shlex.join(argv),
-              check=False)
-
-
 def page(address: str) -> str:
     """The app's index page through the host's router (port 80 on its address)."""
     request = urllib.request.Request(f"http://{address}/index.html",
@@ -123,19 +101,13 @@ def host1(testbed: None) -> Iterator[tuple[str, str, str]]:
     """(ssh URL, address, network namespace) of the first namespace host, its apps removed
     before and after. After ``testbed``: its first wipe of this machine's engine removes
     containers labelled dockyard.app, the local build's own among them."""
-    url = hosts()["HOST1"]
-    address = url.split("@", 1)[1].rsplit(":", 1)[0]
-
-    def wipe() -> None:
-        host_ssh(address, "sh", "-c", "ids=$(docker ps -aq --filter label=dockyard.app; "
-                 "docker ps -aq --filter label=dockyard.role); [ -z \"$ids\" ] || "
-                 "docker rm -f $ids; "
-                 "docker rm -f dockyard-router; docker network prune -f; "
-                 "rm -rf /var/lib/dockyard/*; "
-                 "docker images -q 'dockyard/*' | xargs -r docker rmi -f")
-    wipe()
-    yield url, address, "dockyard-host1"
-    wipe()
+    url = nshosts.hosts().get("HOST1")
+    if url is None:
+        pytest.fail("no namespace hosts: run testbed/up (it starts them)")
+    addr = nshosts.address(url)
+    nshosts.wipe(addr)
+    yield url, addr, "dockyard-host1"
+    nshosts.wipe(addr)
 
 
 def _app(directory: Path, url: str, line: str) -> Path:
@@ -157,28 +129,6 @@ def _app(directory: Path, url: str, line: str) -> Path:
         '[proxy]\nrouter_image = "dockyard-testbed/router"\n'
         'tools_image = "dockyard-testbed/tools"\n')
     return cfg
-
-
-def _manifest_layers(release: str) -> dict[str, int]:
-    """The layers (digest: compressed size) of dockyard/shipped:RELEASE in this machine's
-    local registry (started for the read, stopped again)."""
-    sh("docker", "start", "dockyard-registry")
-    try:
-        port = sh("docker", "port", "dockyard-registry", "5000/tcp").stdout.split()[0]
-        port = port.rsplit(":", 1)[1]
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/v2/dockyard/shipped/manifests/{release}",
-            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
-        for _ in range(50):
-            try:
-                with urllib.request.urlopen(request, timeout=5) as resp:
-                    manifest = json.load(resp)
-                break
-            except OSError:
-                time.sleep(0.1)
-        return {layer["digest"]: layer["size"] for layer in manifest["layers"]}
-    finally:
-        sh("docker", "stop", "--time=2", "dockyard-registry")
 
 
 #: What a deploy moves over the host's links besides the image: the SSH session (commands,
@@ -203,13 +153,13 @@ def test_local_builder_ships_only_the_new_layers(tmp_path: Path,
         second = dockyard("-c", str(cfg), "deploy", timeout=600)
     moved = counter.total
     assert second.returncode == 0, second.output
-    old, new = _manifest_layers("v1"), _manifest_layers("v2")
+    old, new = nshosts.pushed_layers("shipped", "v1"), nshosts.pushed_layers("shipped", "v2")
     fresh = sum(size for digest, size in new.items() if digest not in old)
     print(f"\nshipped: {moved} bytes on the host's links for new layers of {fresh} bytes "
           f"({moved / fresh:.2f}x)")
     assert fresh > 1024 * 1024, (old, new)  # the blob's layer changed
     assert moved <= 1.2 * fresh + OVERHEAD, (moved, fresh)
-    record = json.loads(host_ssh(address, "cat",
+    record = json.loads(nshosts.on_host(address, "cat",
                                  "/var/lib/dockyard/apps/shipped/releases/v2.json").stdout)
     assert record["image_digest"].startswith("sha256:") and record["image_source"] == \
         "local build", record

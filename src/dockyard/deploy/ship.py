@@ -32,6 +32,7 @@ from pathlib import Path
 from dockyard import scripts
 from dockyard.config.model import Config, RegistryConfig
 from dockyard.errors import CommandFailed, ConfigError, DockyardError, PullFailed
+from dockyard.host import sshopts
 from dockyard.host.command import Answer, Command, Fact, change, fact, query
 from dockyard.host.runner import Runner
 from dockyard.values import image_registry, printable
@@ -153,8 +154,7 @@ def local_build(app: str, release: int, dockerfile: str, args: dict[str, str],
 # -- the registry on this machine -------------------------------------------------------------
 
 def _lock_path() -> Path:
-    base = os.environ.get("XDG_RUNTIME_DIR") or str(Path.home() / ".cache")
-    path = Path(base) / "dockyard"
+    path = sshopts.runtime_dir()
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path / "registry.lock"
 

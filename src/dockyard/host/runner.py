@@ -224,10 +224,7 @@ class Runner:
         started = time.monotonic()
         result = self._laptop.execute(command.argv, stdin=command.stdin, stream=stream,
                                       timeout=timeout, stdin_path=command.stdin_path)
-        if self.verbose:
-            mark = "" if result.ok else f" [exit {result.returncode}]"
-            print(f"  local$ {self.redact(command.line)}  "
-                  f"({time.monotonic() - started:.2f}s){mark}", file=sys.stderr)
+        self._verbose(command, result, started, where="local")
         if check and not result.ok:
             raise failed(list(command.argv), self.redact(command.line), result.returncode,
                          self.redact(result.err), "this machine", self.redact(result.out))
@@ -445,12 +442,14 @@ class Runner:
         self._print(self.redact(command.line))
         self._explain(command.why, command.if_fails)
 
-    def _verbose(self, command: Command, result: Completed, started: float) -> None:
+    def _verbose(self, command: Command, result: Completed, started: float,
+                 where: str = "") -> None:
+        """-v: each command as it ran, where (the server's label, or "local"), how long."""
         if self.verbose:
             mark = "" if result.ok else f" [exit {result.returncode}]"
             took = result.duration or (time.monotonic() - started)
-            print(f"  {self.host.label}$ {self.redact(command.line)}  ({took:.2f}s){mark}",
-                  file=sys.stderr)
+            print(f"  {where or self.host.label}$ {self.redact(command.line)}  ({took:.2f}s)"
+                  f"{mark}", file=sys.stderr)
 
     def _explain(self, why: str, if_fails: str) -> None:
         if not self.explain:

@@ -85,18 +85,25 @@ class SshHost(Host):
         this machine's loopback, through the multiplexed connection: the server's port."""
         spec = f"127.0.0.1:0:127.0.0.1:{local_port}"
         argv = ["ssh", *self.ssh_options(), "-O", "forward", "-R", spec, "--", self.destination]
-        for attempt in range(2):
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=30, check=False)
-            words = proc.stdout.decode(errors="replace").split()
-            if proc.returncode == 0 and words and words[0].isdigit():
-                return int(words[0])
-            if attempt == 0:  # no master yet: open one with a trivial command, then retry
-                self.execute(["true"])
+        proc = self._ask_master(argv)
+        words = proc.stdout.decode(errors="replace").split()
+        if proc.returncode == 0 and words and words[0].isdigit():
+            return int(words[0])
         raise HostError("DY010", f"cannot forward a port from {self.label} back to this "
                         f"machine over SSH: {proc.stderr.decode(errors='replace').strip()}; "
                         "the server's sshd must allow TCP forwarding (AllowTcpForwarding yes, "
                         "the default)")
+
+    def _ask_master(self, argv: list[str]) -> subprocess.CompletedProcess[bytes]:
+        """A control request (``-O forward``) to this process's master; when it fails (no
+        master yet), one is opened with a trivial command and the request made once more."""
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+                              check=False)
+        if proc.returncode != 0:
+            self.execute(["true"])
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=30, check=False)
+        return proc
 
     def cancel_reverse_forward(self, local_port: int) -> None:
         spec = f"127.0.0.1:0:127.0.0.1:{local_port}"
@@ -119,13 +126,9 @@ class SshHost(Host):
         forward = self.forward_argv(local, remote_path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(local)
-        for attempt in range(2):
-            proc = subprocess.run(forward, stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=30, check=False)
-            if proc.returncode == 0:
-                return local
-            if attempt == 0:  # no master yet: open one with a trivial command, then retry
-                self.execute(["true"])
+        proc = self._ask_master(forward)
+        if proc.returncode == 0:
+            return local
         raise HostError("DY010", f"cannot forward the router's Runtime API socket over SSH to "
                         f"{self.label}: {proc.stderr.decode(errors='replace').strip()}; the "
                         "server's sshd must allow stream-local forwarding "

@@ -24,10 +24,15 @@ def dockyard_dir() -> Path:
 _MAX_SOCKET_DIR = 52
 
 
+def runtime_dir() -> Path:
+    """Where Dockyard keeps its sockets and lock files on this machine (not created here)."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or str(Path.home() / ".cache")
+    return Path(base) / "dockyard"
+
+
 def control_dir() -> Path:
     """A private 0700 directory for ControlMaster sockets: nobody else may reuse them."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or str(Path.home() / ".cache")
-    path = Path(base) / "dockyard" / "ssh"
+    path = runtime_dir() / "ssh"
     if len(str(path)) > _MAX_SOCKET_DIR:
         path = Path("/tmp") / f"dockyard-ssh-{os.getuid()}"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
