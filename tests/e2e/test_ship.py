@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import threading
@@ -193,7 +194,9 @@ def sys_dockyard() -> str:
 # -- a password-protected registry -----------------------------------------------------------
 
 REG_USER = "ci-bot"
-REG_PASSWORD = "reg-pw-5d1f0c9e7b"
+#: made per run: a password written in this file would be found in it by the search below
+#: (the checkout may live under /tmp)
+REG_PASSWORD = "reg-pw-" + secrets.token_hex(8)
 
 
 @pytest.fixture
