@@ -114,6 +114,8 @@ class Source:
     login: tuple[str, str, str] | None = None  # (registry, user, password)
     local_platform: str = ""  # builder = "local": this machine's Docker platform
     plan: ship.BuildPlan | None = None  # builder = "local": how it builds for the server
+    #: builder = "local": the local registry (it starts with the deploy)
+    registry: ship.LocalRegistry | None = None
 
 
 def source_of(runner: Runner, config: Config, config_dir: Path, image: str | None) -> Source:
@@ -130,9 +132,19 @@ def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress,
            image: str | None = None) -> Result:
     """Build (or take ``image``, deploy --image) and roll out a new release."""
     source = source_of(runner, config, config_dir, image)
-    if source.local_platform:  # a platform this machine cannot build for: before any change
-        server = runner.read_one(ship.server_platform())
-        source.plan = ship.plan_build(runner, source.local_platform, server)
+    with contextlib.ExitStack() as local:
+        if source.local_platform:  # a platform this machine cannot build for: before any change
+            server = runner.read_one(ship.server_platform())
+            source.plan = ship.plan_build(runner, source.local_platform, server)
+            # the local registry starts while the server is read and the image builds; it
+            # stops (in the background) once the server has pulled
+            source.registry = local.enter_context(
+                ship.local_registry(runner, config.build.registry_image))
+        return _deploy(runner, config, config_dir, progress, source)
+
+
+def _deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress,
+            source: Source) -> Result:
     runner.on_failure = FAILS
     with locked(runner, config, progress, "deploy") as t:
         with progress.step("prepare the server", "prepare"):
@@ -258,7 +270,7 @@ def _release(t: Target, release: Release, *, config_dir: Path | None = None,
             before += _use_image(t, release, origin)
         elif origin is not None and origin.plan is not None:
             assert config_dir is not None
-            _build_local(t, release, config_dir, origin.plan)
+            _build_local(t, release, config_dir, origin)
         else:
             assert config_dir is not None
             release.image_id = _build(t, release, config_dir)
@@ -325,29 +337,28 @@ def _use_image(t: Target, release: Release, origin: Source) -> list[Command]:
         return []
 
 
-def _build_local(t: Target, release: Release, config_dir: Path, plan: ship.BuildPlan) -> None:
+def _build_local(t: Target, release: Release, config_dir: Path, origin: Source) -> None:
     """Build on this machine for the server's platform, then ship the layers it lacks."""
-    runner, config = t.runner, t.config
+    runner, config, plan = t.runner, t.config, origin.plan
+    assert plan is not None and origin.registry is not None
     context = (config_dir / config.build.context).resolve()
     tar_path, count = builder.make_context(context, config.build.dockerfile)
-    # the local registry starts while the image builds
-    with ship.local_registry(runner, config.build.registry_image) as port:
-        try:
-            with t.progress.step(f"build {release.image} on this machine ({count} files, "
-                                 f"{plan.platform})", "build"):
-                cmd = ship.local_build(t.app, release.number, config.build.dockerfile,
-                                       config.build.args, tar_path, count, plan)
-                try:
-                    runner.local(cmd, stream=runner.verbose, timeout=3600)
-                except CommandFailed as exc:
-                    raise DockyardError("DY056", "the image build failed on this machine "
-                                        f"(exit {exc.returncode}); the server was not "
-                                        "touched", exc.details) from None
-        finally:
-            Path(tar_path).unlink(missing_ok=True)
-        with t.progress.step(f"ship {release.image} to {runner.host.label} (the layers it "
-                             "lacks)", "ship"):
-            pulled = ship.ship(runner, release.image, release.image, port)
+    try:
+        with t.progress.step(f"build {release.image} on this machine ({count} files, "
+                             f"{plan.platform})", "build"):
+            cmd = ship.local_build(t.app, release.number, config.build.dockerfile,
+                                   config.build.args, tar_path, count, plan)
+            try:
+                runner.local(cmd, stream=runner.verbose, timeout=3600)
+            except CommandFailed as exc:
+                raise DockyardError("DY056", f"the image build failed on this machine (exit "
+                                    f"{exc.returncode}); the server was not touched",
+                                    exc.details) from None
+    finally:
+        Path(tar_path).unlink(missing_ok=True)
+    with t.progress.step(f"ship {release.image} to {runner.host.label} (the layers it lacks)",
+                         "ship"):
+        pulled = ship.ship(runner, release.image, release.image, origin.registry)
     release.image_id = pulled.image_id or "<image id>"
     release.image_digest = pulled.digest
     release.image_source = "local build"

@@ -21,10 +21,11 @@ import contextlib
 import fcntl
 import os
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,34 +160,65 @@ def _lock_path() -> Path:
     return path / "registry.lock"
 
 
-@contextlib.contextmanager
-def local_registry(runner: Runner, image: str) -> Iterator[Callable[[], int]]:
-    """The registry container on 127.0.0.1 for the block, started meanwhile (it overlaps the
-    build): the block calls what it yields for its port once it needs it. Two dockyard
-    commands on this machine share it (a lock file): the last one out stops it."""
-    if runner.dry_run:
-        runner.local(change(_run_argv(image), "start the local registry on 127.0.0.1 (a port "
-                            "Docker picks)"))
-        yield lambda: 5000
-        runner.local(change(["docker", "stop", "--time=2", REGISTRY], "stop the local "
-                            "registry: nothing listens once the command ends"))
-        return
-    with open(_lock_path(), "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+class LocalRegistry:
+    """The registry container on 127.0.0.1 while a command ships. Made at the command's
+    start, it starts in the background (overlapping the server's reads and the build);
+    ``port()`` waits for it; ``done()``, once the server has pulled, lets it go: the last
+    dockyard command using it on this machine (a lock file: two may share it) stops it in a
+    thread this process waits for before it exits, holding the lock until it has stopped,
+    while the deploy goes on."""
+
+    def __init__(self, runner: Runner, image: str) -> None:
+        self.runner, self.image = runner, image
+        self._released = False
+        if runner.dry_run:
+            runner.local(change(_run_argv(image), "start the local registry on 127.0.0.1 (a "
+                                "port Docker picks)"))
+            return
+        self._lock = open(_lock_path(), "a+")  # noqa: SIM115 (closed once it is let go)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._starting = self._pool.submit(_start, runner, image)
+
+    def port(self) -> int:
+        if self.runner.dry_run:
+            return 5000
+        return self._starting.result()
+
+    def done(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        if self.runner.dry_run:
+            self.runner.local(change(["docker", "stop", "--time=2", REGISTRY], "stop the "
+                                     "local registry: nothing listens once the command ends"))
+            return
+        self._pool.shutdown(wait=True)  # a start still under way finishes first
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
         try:
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                starting = pool.submit(_start, runner, image)
-                fcntl.flock(lock, fcntl.LOCK_SH)
-                yield starting.result
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.close()  # another command still ships through it: it stops it
+        else:
+            threading.Thread(target=self._stop, name="registry-stop").start()
+
+    def _stop(self) -> None:
+        """Stop the container, then give up the lock (closing its file)."""
+        try:
+            self.runner.local(change(["docker", "stop", "--time=2", REGISTRY], "stop the "
+                                     "local registry"), check=False)
         finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                pass  # another command still ships through it: it stops it
-            else:
-                runner.local(change(["docker", "stop", "--time=2", REGISTRY],
-                                    "stop the local registry"), check=False)
+            self._lock.close()
+
+
+@contextlib.contextmanager
+def local_registry(runner: Runner, image: str) -> Iterator[LocalRegistry]:
+    """A LocalRegistry for the block, let go at its end if the block did not."""
+    registry = LocalRegistry(runner, image)
+    try:
+        yield registry
+    finally:
+        registry.done()
 
 
 def _run_argv(image: str) -> list[str]:
@@ -304,10 +336,11 @@ def reverse_forward(runner: Runner, port: int) -> Iterator[int]:
         host.cancel_reverse_forward(port)
 
 
-def ship(runner: Runner, source: str, target: str, port: Callable[[], int]) -> Pulled:
+def ship(runner: Runner, source: str, target: str, registry: LocalRegistry) -> Pulled:
     """Move ``source`` (an image on this machine) to the server as ``target`` through the
-    local registry on ``port()``: only the layers the server lacks travel."""
-    local = port()
+    local registry: only the layers the server lacks travel. The registry is let go as soon
+    as the server has pulled."""
+    local = registry.port()
     _, digest = push(runner, source, local)
     with reverse_forward(runner, local) as remote:
         repository = f"127.0.0.1:{remote}/{source}"
@@ -320,6 +353,7 @@ def ship(runner: Runner, source: str, target: str, port: Callable[[], int]) -> P
             raise DockyardError("DY026", "the server could not pull the image from this "
                                 "machine through the SSH connection; the running "
                                 "release is untouched", exc.details) from None
+    registry.done()
     pulled = parse_pulled(result.out)
     return Pulled(pulled.image_id, pulled.digest or digest)
 

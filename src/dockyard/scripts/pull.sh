@@ -35,12 +35,13 @@ if [ -n "$registry" ]; then
 fi
 docker pull --quiet "$image" > /dev/null
 docker tag "$image" "$tag"
-printf 'image %s\n' "$(docker image inspect --format '{{.Id}}' -- "$tag")"
+# one inspect: the id on the first line, then the names it was pulled by (repo@digest)
+facts=$(docker image inspect --format '{{println .Id}}{{range .RepoDigests}}{{println .}}{{end}}' -- "$image")
 repo=${image%:*}
-ref=$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' -- "$image" \
-  | grep -F "$repo@" | head -n 1 || true)
+ref=$(printf '%s\n' "$facts" | grep -F "$repo@" | head -n 1 || true)
+printf 'image %s\n' "$(printf '%s\n' "$facts" | head -n 1)"
 printf 'digest %s\n' "$ref"
 if [ "$untag" = yes ]; then
+  # the name REPO@DIGEST goes with the repository's last tag
   docker image rm --no-prune "$image" > /dev/null
-  if [ -n "$ref" ]; then docker image rm --no-prune "$ref" > /dev/null 2>&1 || true; fi
 fi
