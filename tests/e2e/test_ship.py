@@ -109,6 +109,10 @@ def host1(testbed: None) -> Iterator[tuple[str, str, str]]:
     nshosts.wipe(addr)
     yield url, addr, "dockyard-host1"
     nshosts.wipe(addr)
+    # what the local builder made on this machine
+    built = sh("docker", "images", "-q", "dockyard/shipped").stdout.split()
+    if built:
+        sh("docker", "rmi", "-f", *set(built), check=False)
 
 
 def _app(directory: Path, url: str, line: str) -> Path:
