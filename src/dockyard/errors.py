@@ -61,6 +61,15 @@ CODES: dict[str, tuple[str, int]] = {
     "DY068": ("a backup file does not fit the accessory", 2),
     "DY069": ("the tools image cannot take scheduled backups", 1),
     "DY070": ("a certificate could not be obtained", 1),
+    "DY080": ("no such host in [server] hosts", 2),
+    "DY081": ("cluster commands need several [server] hosts", 2),
+    "DY082": ("the hosts cannot form one swarm as they are", 1),
+    "DY083": ("no reachable swarm manager", 1),
+    "DY084": ("the host is not a node of the swarm", 1),
+    "DY085": ("tasks did not move off a node", 1),
+    "DY086": ("the app's network is not an overlay network", 1),
+    "DY087": ("the first host cannot be removed from the cluster", 2),
+    "DY088": ("apps still run on the swarm", 1),
     "DY099": ("an internal error (a bug in Dockyard)", 70),
 }
 

@@ -426,7 +426,7 @@ def test_status_shows_the_old_release_draining_while_it_is_retired(server: FakeS
 def test_a_retirement_that_never_ends_stops_the_deploy_with_where_to_look(
         server: FakeServer) -> None:
     server.retire_at_once = False  # retire_after None: stuck
-    for _ in range(4):
+    for _ in range(rc.SERVERS):
         deploy(server, config())
     live = served(server, "hello.test")
     with pytest.raises(DockyardError) as info:

@@ -49,6 +49,7 @@ class AppContext:
     _config: Config | None = None
     _host: Host | None = None
     _runner: Runner | None = None
+    _peers: list[Host] = field(default_factory=list)
 
     def config(self) -> Config:
         if self._config is None:
@@ -77,6 +78,7 @@ class AppContext:
             )
             if type(self._runner.host.clock) is Clock:
                 self._runner.started = self.started  # real time: from the process's start
+            self._runner.peers = [self._peer(host) for host in self.config().server.all_hosts[1:]]
             if self.explain:
                 self._runner.out.write(
                     f"# explain: the commands that would change {self._runner.host.label}, in "
@@ -89,6 +91,16 @@ class AppContext:
                     "nothing is changed\n"
                 )
         return self._runner
+
+    def _peer(self, host: str) -> Runner:
+        """A runner for another [server] hosts entry (the cluster's other nodes)."""
+        cfg = self.config()
+        peer = Runner(SshHost(HostSpec.parse(host), connect_timeout=cfg.server.connect_timeout),
+                      invocation=Invocation(subcommand=self.subcommand, app=cfg.app.name),
+                      dry_run=self.dry_run, verbose=self.verbose, explain=self.explain)
+        peer.started = self.started
+        self._peers.append(peer.host)
+        return peer
 
     def need_confirmation(self, yes: bool, what: str) -> None:
         """Called before connecting: a command that will ask cannot run without a terminal
@@ -119,6 +131,8 @@ class AppContext:
     def close(self) -> None:
         if self._host is not None:
             self._host.close()
+        for peer in self._peers:
+            peer.close()
 
 
 #: Options of every logs command (app processes, accessories).

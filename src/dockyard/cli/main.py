@@ -15,6 +15,7 @@ from dockyard import __version__
 from dockyard.cli import (
     accessory_cmd,
     app_cmd,
+    cluster_cmd,
     config_cmd,
     context,
     domains_cmd,
@@ -108,6 +109,7 @@ app.command("restore")(accessory_cmd.restore)
 app.command("config")(config_cmd.show_config)
 app.command("init")(config_cmd.init)
 app.add_typer(server_cmd.app, name="server")
+app.add_typer(cluster_cmd.app, name="cluster")
 app.add_typer(router_cmd.app, name="router")
 proxy_cmd.app.command("snippet")(proxy_cmd.snippet)
 app.add_typer(proxy_cmd.app, name="proxy")

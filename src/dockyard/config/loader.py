@@ -165,7 +165,7 @@ _REQUIRED_HINTS: dict[tuple[Any, ...], str] = {
     ("server",): '[server] is required; add it with the server\'s address: [server] '
                  'host = "ssh://root@203.0.113.5" (or "local")',
     ("server", "host"): 'server.host is required; add host = "ssh://root@203.0.113.5" (or '
-                        '"local") under [server]',
+                        '"local", or hosts = [...] for several servers) under [server]',
 }
 
 

@@ -134,11 +134,35 @@ class ServerConfig(Section):
         '22; a name from ~/.ssh/config works too, e.g. "ssh://myvps"), or "local" for the '
         "Docker engine on this machine."
     )
+    hosts: list[str] = Field(
+        default_factory=list,
+        description='Several servers, e.g. ["ssh://root@a", "ssh://root@b", "ssh://root@c"]: '
+        "the app runs on all of them through Docker Swarm (`dockyard cluster init` first; "
+        "see docs/cluster.md). Write host or hosts, not both; one entry behaves like host.",
+    )
     connect_timeout: duration("1s", "5m") = Field(  # type: ignore[valid-type]
         default=5.0,
         description="How long to wait for the SSH connection before saying the server is "
         "unreachable.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _primary(cls, data: Any) -> Any:
+        """``host`` is always set: the first of ``hosts`` (where the app's records live)."""
+        if not isinstance(data, dict) or "hosts" not in data:
+            return data
+        hosts = data["hosts"]
+        if not isinstance(hosts, list) or (hosts and not isinstance(hosts[0], str)):
+            return data  # the field's own validation says what is wrong
+        if not hosts:
+            if "host" in data:
+                return data  # `dockyard config` prints hosts = [] next to host
+            raise ValueError('hosts lists no server; write e.g. hosts = '
+                             '["ssh://root@203.0.113.5", "ssh://root@203.0.113.6"]')
+        if "host" in data and data["host"] != hosts[0]:
+            raise ValueError("write either host (one server) or hosts (several), not both")
+        return {**data, "host": hosts[0]}
 
     @field_validator("host", mode="before")
     @classmethod
@@ -148,6 +172,31 @@ class ServerConfig(Section):
         if isinstance(value, str):
             HostSpec.parse(value)  # raises ValueError with what is accepted
         return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        from dockyard.host.spec import HostSpec
+
+        seen: set[str] = set()
+        for text in value:
+            spec = HostSpec.parse(text)
+            if spec.kind == "local":
+                raise ValueError('"local" cannot be one of several hosts; list ssh:// '
+                                 "addresses")
+            if spec.hostname in seen:
+                raise ValueError(f"{values.shown(spec.hostname)} is listed twice")
+            seen.add(spec.hostname)
+        return value
+
+    @property
+    def all_hosts(self) -> list[str]:
+        """Every server the app runs on, the primary first."""
+        return list(self.hosts) if self.hosts else [self.host]
+
+    @property
+    def cluster(self) -> bool:
+        return len(self.all_hosts) > 1
 
 
 class BuildConfig(Section):
@@ -263,6 +312,17 @@ class WebConfig(Section):
     command: Command | None = Field(
         default=None,
         description="Command for the web process; the image's CMD when absent.",
+    )
+    response_timeout: duration("1s", "1h") = Field(  # type: ignore[valid-type]
+        default=30.0,
+        description="With several [server] hosts: how long a GET or HEAD may wait for a "
+        "task's first answer before the router retries it on another task (a node that "
+        "vanished answers nothing); other requests are never retried. One server: unused.",
+    )
+    replicas: int | None = Field(
+        default=None, strict=True, ge=1, le=16,
+        description="With several [server] hosts: how many web tasks run (spread over the "
+        "nodes); one per node when absent. One server runs one web container.",
     )
 
     @field_validator("domains")

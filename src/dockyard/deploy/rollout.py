@@ -106,6 +106,11 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
     commands of the same first round trip (records, env files, an image tag);
     ``live_files``: files under the app's directory written with the switch (its records as
     live); ``prune``: run with the switch."""
+    if t.cluster:  # the same switch on a swarm: every node's router (deploy/swarm.py)
+        from . import swarm
+
+        return swarm.roll_out(t, release, env_file, before=before, live_files=live_files,
+                              release_command=release_command, prune=prune)
     runner, progress = t.runner, t.progress
     clock = runner.host.clock
     assert t.route is not None
@@ -227,6 +232,8 @@ def free_server(t: Target, view: RouterView, route: rc.Route) -> str:
     name: deploys point slots at addresses only, so no late DNS answer can ever move a slot
     that serves."""
     busy = set(view.serving()) | set(route.servers) | _retiring_slots(t)
+    if view.stats:  # a router started by an earlier version may have fewer slots
+        busy |= {name for name in rc.server_names(route.slot) if name not in view.stats}
     for name in rc.server_names(route.slot):
         if name not in busy and not view.named(name) and view.parked(name):
             return name

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 from dockyard.config.model import Config, ProxyConfig
@@ -40,6 +40,18 @@ class Target:
     snap: Snapshot = field(default_factory=Snapshot)
     settings: ProxyConfig = field(default_factory=ProxyConfig)
     route: rc.Route | None = None
+    #: with several [server] hosts: the other hosts' targets (their routers and routes);
+    #: this one is the first host's, where the app's records live
+    nodes: list[Target] = field(default_factory=list)
+
+    @property
+    def cluster(self) -> bool:
+        return self.config.server.cluster
+
+    @property
+    def everywhere(self) -> list[Target]:
+        """Every host's target, the first host's first."""
+        return [self, *self.nodes]
 
     @property
     def app(self) -> str:
@@ -69,16 +81,30 @@ class Target:
 def read(runner: Runner, config: Config, progress: Progress) -> Target:
     """The facts without the lock (status, read-only commands)."""
     names = snapshot.facts(config.app.name, config)
-    return _target(runner, config, progress, list(names), runner.read(*names.values()))
+    t = _target(runner, config, progress, list(names), runner.read(*names.values()))
+    if config.server.cluster:
+        t.nodes = [_target(peer, config, progress, list(names), peer.read(*names.values()))
+                   for peer in runner.peers]
+    return t
 
 
 @contextmanager
 def locked(runner: Runner, config: Config, progress: Progress, what: str, *,
            wait: float = 0.0) -> Iterator[Target]:
-    """Hold the app's lock and read the server's state under it, in one round trip."""
+    """Hold the app's lock and read the server's state under it, in one round trip (in a
+    cluster: on every host, the first host's first)."""
     names = snapshot.facts(config.app.name, config)
     with runner.lock(config.app.name, what, wait=wait, read=list(names.values())) as values:
-        yield _target(runner, config, progress, list(names), values)
+        t = _target(runner, config, progress, list(names), values)
+        if not config.server.cluster:
+            yield t
+            return
+        with ExitStack() as stack:
+            for peer in runner.peers:
+                got = stack.enter_context(peer.lock(config.app.name, what, wait=wait,
+                                                    read=list(names.values())))
+                t.nodes.append(_target(peer, config, progress, list(names), got))
+            yield t
 
 
 def _target(runner: Runner, config: Config, progress: Progress, names: list[str],
@@ -97,10 +123,40 @@ def prepare(t: Target, *, create: bool = True) -> None:
     """State dir, proxy settings, app network, router, route slot. ``create=False`` (restart,
     rollback) still repairs the router but requires the app to exist. Nothing to do (the
     usual case) costs no round trip."""
-    runner, snap = t.runner, t.snap
+    runner = t.runner
     if not create and not t.state.releases:
         raise DockyardError("DY055", f"{t.app} has not been deployed to "
                             f"{runner.host.label} yet; run: dockyard deploy")
+    if t.cluster:
+        _prepare_cluster(t)
+        return
+    _prepare_node(t)
+
+
+def _prepare_cluster(t: Target) -> None:
+    """The swarm must be there (cluster init); the app's overlay network is created through
+    the first host (a manager); then every host is prepared as one server is, its router
+    joined to that network."""
+    from dockyard.cluster import swarm
+
+    runner = t.runner
+    seen, kind = runner.read(swarm.membership(), networks.driver(t.network))
+    if not (seen.active and seen.manager) and not runner.dry_run:
+        raise DockyardError("DY083", f"{runner.host.label} (the first of [server] hosts) is "
+                            "not a swarm manager; run: dockyard cluster init")
+    if kind and kind != "overlay":
+        raise DockyardError("DY086", f"{t.app}'s network on {runner.host.label} is a {kind} "
+                            "network (a one-server deploy of the same app): remove that app "
+                            "there first (dockyard remove with host = that server)")
+    if not kind:
+        runner.change(networks.create_overlay(t.network, app=t.app))
+    for node in t.everywhere:
+        node.snap.networks.add(t.network)
+        _prepare_node(node)
+
+
+def _prepare_node(t: Target) -> None:
+    runner, snap = t.runner, t.snap
     changes: list[Command] = []
     if not snap.state_dir:
         changes += state_dir_commands(snap.who)
@@ -138,6 +194,8 @@ def follow_config(t: Target, route: rc.Route) -> rc.Route:
     route.health_path = cfg.web.healthcheck
     route.health_interval_ms = round(cfg.web.healthcheck_interval * 1000)
     route.health_timeout_ms = round(cfg.web.healthcheck_timeout * 1000)
+    route.cluster = cfg.server.cluster
+    route.response_timeout_ms = round(cfg.web.response_timeout * 1000)
     route.domains = [*route.domains, *(d for d in cfg.web.domains if d not in route.domains)]
     return route
 

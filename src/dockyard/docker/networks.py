@@ -11,7 +11,7 @@ those it proxied."""
 
 from __future__ import annotations
 
-from dockyard.host.command import Command, change, query
+from dockyard.host.command import Command, Fact, change, fact, query
 
 ROUTER_NETWORK = "Dockyard"
 #: The router's network in earlier versions: ``router apply`` moves a router still on it.
@@ -47,3 +47,18 @@ def disconnect(network: str, container: str) -> Command:
 
 def remove(name: str) -> Command:
     return change(["docker", "network", "rm", "--", name], f"remove the {name} network")
+
+
+def create_overlay(name: str, *, app: str) -> Command:
+    """A cluster app's network: an overlay across the swarm's nodes, attachable so one-off
+    containers (the release command, `dockyard run`), accessories and every node's router
+    join it with a plain ``docker run``/``network connect``."""
+    return change(["docker", "network", "create", "--driver=overlay", "--attachable",
+                   f"--label=dockyard.app={app}", "--", name],
+                  f"create the {name} overlay network: {app}'s tasks on every node, its "
+                  "accessories and the routers reach each other by name")
+
+
+def driver(name: str) -> Fact[str]:
+    return fact(["docker", "network", "inspect", "--format={{.Driver}}", "--", name],
+                lambda a: a.out.strip() if a.ok else "", f"what kind of network {name} is")

@@ -141,6 +141,13 @@ class Host(ABC):
         """A loopback port on the server forwarded to ``local_port`` here (SSH hosts)."""
         raise NotImplementedError(f"{type(self).__name__} cannot forward ports")
 
+    def local_forward(self, local_port: int, remote_port: int) -> None:
+        """A port on this machine forwarded to one on the server's loopback (SSH only)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot forward ports")
+
+    def cancel_local_forward(self, local_port: int, remote_port: int) -> None:
+        """Stop what local_forward started."""
+
     def cancel_reverse_forward(self, local_port: int) -> None:
         """Stop what reverse_forward started."""
 

@@ -78,6 +78,9 @@ class Runner:
         self._took: float | None = None
         self._locks = 0
         self._laptop: Host | None = None
+        #: with several [server] hosts: a runner for each other host (the cluster's nodes);
+        #: this one runs on the first, where the app's records and audit log live
+        self.peers: list[Runner] = []
 
     # -- secrets -------------------------------------------------------------------------
     def add_secrets(self, values: Iterable[str]) -> None:

@@ -105,6 +105,22 @@ class SshHost(Host):
                                   timeout=30, check=False)
         return proc
 
+    def local_forward(self, local_port: int, remote_port: int) -> None:
+        """``local_port`` on this machine's loopback forwarded to ``remote_port`` on the
+        server's loopback, through the multiplexed connection."""
+        spec = f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}"
+        proc = self._ask_master(["ssh", *self.ssh_options(), "-O", "forward", "-L", spec,
+                                 "--", self.destination])
+        if proc.returncode != 0:
+            raise HostError("DY010", f"cannot forward a port to {self.label} over SSH: "
+                            f"{proc.stderr.decode(errors='replace').strip()}")
+
+    def cancel_local_forward(self, local_port: int, remote_port: int) -> None:
+        spec = f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}"
+        subprocess.run(["ssh", *self.ssh_options(), "-O", "cancel", "-L", spec, "--",
+                        self.destination], stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=30, check=False)
+
     def cancel_reverse_forward(self, local_port: int) -> None:
         spec = f"127.0.0.1:0:127.0.0.1:{local_port}"
         subprocess.run(["ssh", *self.ssh_options(), "-O", "cancel", "-R", spec, "--",

@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-#: How many apps one server's router can serve, and web containers per app at once.
+#: How many apps one server's router can serve, and web containers per app at once (in a
+#: cluster: tasks of the serving release and of the next one, on every node).
 SLOTS = 32
-SERVERS = 4
+SERVERS = 8
 
 #: Inside the container HAProxy runs as a non-root user (like the official image), so it
 #: listens on unprivileged ports; Docker publishes them on the server's [proxy] ports.
@@ -57,6 +58,10 @@ PARKED_FQDN = "dockyard-router"
 UNUSED_ADDR = "127.0.0.1"
 #: ... and a closed port: a slot that is not in use can never reach anything.
 UNUSED_PORT = 1
+#: Where a cluster slot points until Docker's DNS gives it a task: TEST-NET-1 (RFC 5737),
+#: never routed. Not 127.0.0.1: with the app's port that is the router's own frontend, whose
+#: answer would pass the slot's health check and loop requests back into the router.
+UNREACHABLE_ADDR = "192.0.2.1"
 
 
 #: Mozilla's "intermediate" TLS 1.2 ciphers (TLS 1.3 suites are set separately).
@@ -107,6 +112,12 @@ class Route:
     #: for a site (`dockyard site add`): the service it forwards to, "host:PORT" or
     #: "CONTAINER:PORT"; empty for a Dockyard app
     site: str = ""
+    #: the app runs on a swarm: its slots follow Docker's DNS (tasks.<service>), failed
+    #: connections and unanswered GETs are retried on another task
+    cluster: bool = False
+    #: in a cluster: how long a GET or HEAD may wait for a task's answer before it is
+    #: retried on another one (a node that vanished answers nothing)
+    response_timeout_ms: int = 30000
 
     @property
     def backend(self) -> str:
@@ -114,7 +125,10 @@ class Route:
 
     def to_json(self) -> bytes:
         """route.json: one line, keys sorted (the routes digest hashes these bytes)."""
-        return (json.dumps(asdict(self), sort_keys=True, separators=(",", ":")) + "\n").encode()
+        data = asdict(self)
+        if not self.cluster:  # one server: the file is byte for byte what it always was
+            del data["cluster"], data["response_timeout_ms"]
+        return (json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n").encode()
 
     @classmethod
     def from_json(cls, text: str) -> Route:
@@ -257,6 +271,18 @@ def _backend(slot: int, route: Route | None) -> str:
         f"    default-server check inter {inter} fastinter 250ms downinter 1s rise 2 fall 3 "
         "resolvers docker resolve-prefer ipv4 init-addr last,libc,none",
     ]
+    if route is not None and route.cluster:
+        lines += [
+            "    # a cluster: a connection that fails, or a GET/HEAD a task leaves unanswered",
+            "    # (its node vanished), is tried again on another task",
+            "    retry-on conn-failure empty-response response-timeout",
+            "    http-request disable-l7-retry unless { method GET HEAD }",
+            f"    http-request set-timeout server {route.response_timeout_ms}ms "
+            "if { method GET HEAD }",
+            "    option redispatch 1",
+            "    retries 3",
+            "    timeout connect 2s",
+        ]
     serving = route.servers if route else {}
     port = route.port if route else 80
     for server in server_names(slot):

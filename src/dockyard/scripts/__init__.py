@@ -22,7 +22,7 @@ from dockyard.state import paths
 
 #: Installed under /var/lib/dockyard/scripts/<version>/ and run by path.
 INSTALLED = ("write-files", "retire", "spawn", "build", "prune", "backup", "restore", "upload",
-             "pull")
+             "pull", "swarm-join")
 #: Sent with each use (read-only, or needed before the install; write-files installs the
 #: others).
 INLINE = ("batch", "lock", "audit", "read-app", "read-routes", "list-backups", "download",
