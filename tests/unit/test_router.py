@@ -124,7 +124,23 @@ def test_render_maps() -> None:
     assert "slot03-web1 /health\n" in maps["health_uri.map"]
     assert "slot03-web4 hello.test\n" in maps["health_host.map"]
     assert rc.render_maps([]) == {"hosts.map": "", "health_uri.map": "", "health_host.map": "",
-                                  "maintenance.map": ""}
+                                  "maintenance.map": "", "cluster.map": ""}
+
+
+def test_a_cluster_app_retries_unanswered_gets_after_its_response_timeout() -> None:
+    """One server: the backend is not in cluster.map (only failed connections are retried);
+    a cluster app's is, with its response_timeout."""
+    one = route()
+    assert rc.render_maps([one])["cluster.map"] == ""
+    assert b"cluster" not in one.to_json()  # route.json of one server: as it always was
+    many = rc.Route(app="web", slot=5, port=8000, cluster=True, response_timeout_ms=4000)
+    assert rc.render_maps([one, many])["cluster.map"] == "slot05 4000\n"
+    text = rc.render([one, many], socket_gid=0)
+    backend = text[text.index("backend slot05"):text.index("backend slot06")]
+    assert "retry-on conn-failure empty-response response-timeout" in backend
+    assert "disable-l7-retry unless { method GET HEAD } { be_name,map(" in backend
+    assert "set-timeout server be_name,map_str_int(/usr/local/etc/haproxy/cluster.map) if" in backend
+    assert rc.Route.from_json(many.to_json().decode()) == many
 
 
 def test_every_backend_answers_503_in_maintenance() -> None:

@@ -37,6 +37,9 @@ HEALTH_URI_MAP = f"{CONFIG_DIR}/health_uri.map"
 HEALTH_HOST_MAP = f"{CONFIG_DIR}/health_host.map"
 #: Backends (apps) in maintenance (a restore runs): the router answers 503 with a short page.
 MAINTENANCE_MAP = f"{CONFIG_DIR}/maintenance.map"
+#: Backends of apps that run on a cluster -> how long a GET/HEAD waits for a task's answer
+#: (ms) before it is retried on another task. Changed at run time like the other maps.
+CLUSTER_MAP = f"{CONFIG_DIR}/cluster.map"
 MAINTENANCE_PAGE = f"{CONFIG_DIR}/maintenance.html"
 DEFAULT_CERT = f"{CONFIG_DIR}/certs/default.pem"
 #: Certificates obtained over ACME: listed here (loaded at start), added at run time through
@@ -271,18 +274,18 @@ def _backend(slot: int, route: Route | None) -> str:
         f"    default-server check inter {inter} fastinter 250ms downinter 1s rise 2 fall 3 "
         "resolvers docker resolve-prefer ipv4 init-addr last,libc,none",
     ]
-    if route is not None and route.cluster:
-        lines += [
-            "    # a cluster: a connection that fails, or a GET/HEAD a task leaves unanswered",
-            "    # (its node vanished), is tried again on another task",
-            "    retry-on conn-failure empty-response response-timeout",
-            "    http-request disable-l7-retry unless { method GET HEAD }",
-            f"    http-request set-timeout server {route.response_timeout_ms}ms "
-            "if { method GET HEAD }",
-            "    option redispatch 1",
-            "    retries 3",
-            "    timeout connect 2s",
-        ]
+    cluster = f"{{ be_name,map({CLUSTER_MAP}) -m found }}"
+    lines += [
+        "    # a failed connection is tried again on another server; in a cluster (the",
+        "    # backend is in cluster.map) so is a GET/HEAD a task left unanswered (its node",
+        "    # vanished) for the map's time",
+        "    timeout connect 2s",
+        "    option redispatch 1",
+        "    retry-on conn-failure empty-response response-timeout",
+        f"    http-request disable-l7-retry unless {{ method GET HEAD }} {cluster}",
+        f"    http-request set-timeout server be_name,map_str_int({CLUSTER_MAP}) "
+        f"if {{ method GET HEAD }} {cluster}",
+    ]
     serving = route.servers if route else {}
     port = route.port if route else 80
     for server in server_names(slot):
@@ -305,7 +308,10 @@ def render_maps(routes: list[Route]) -> dict[str, str]:
         for server in server_names(route.slot):
             uris.append(f"{server} {route.health_path}")
             health_hosts.append(f"{server} {route.health_host}")
+    clusters = [f"{r.backend} {r.response_timeout_ms}\n" for r in sorted(routes, key=lambda r: r.slot)
+                if r.cluster]
     return {
+        "cluster.map": "".join(clusters),
         "maintenance.map": "",
         "hosts.map": "".join(f"{line}\n" for line in hosts),
         "health_uri.map": "".join(f"{line}\n" for line in uris),

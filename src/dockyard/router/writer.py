@@ -207,7 +207,26 @@ class Writer:
                                            (rc.HEALTH_HOST_MAP, health_hosts)):
                         if server in entries:
                             runner.api(api.del_map(table, server))
+        if (new is not None and new.cluster) or (old is not None and old.cluster):
+            self._cluster(old, new)
         return self._redirects(old, new)
+
+    def _cluster(self, old: rc.Route | None, new: rc.Route | None) -> None:
+        """A cluster app's backend retries unanswered GETs after its response_timeout. A
+        router started by an earlier version has no cluster.map: it retries them after its
+        next start (router apply)."""
+        runner = self.runner
+        answer = runner.api(api.show_map(rc.CLUSTER_MAP), check=False)
+        if api.is_api_error(answer):
+            return
+        current = api.parse_map(answer)
+        backend = (new or old).backend  # type: ignore[union-attr]
+        if new is not None and new.cluster:
+            for call in api.put_map(current, rc.CLUSTER_MAP, backend,
+                                    str(new.response_timeout_ms)):
+                runner.api(call)
+        elif backend in current:
+            runner.api(api.del_map(rc.CLUSTER_MAP, backend))
 
     def _redirects(self, old: rc.Route | None, new: rc.Route | None) -> list[str]:
         """HTTPS for names that stop wanting it ends at once: no redirect, the default
