@@ -131,10 +131,19 @@ def status(ctx: typer.Context) -> None:
     state, rows, env, accessories = view.state, view.rows, view.env, view.accessories
     certs = (tls.certificate_rows(runner, state.route.domains, state.route.tls)
              if state.route else [])
+    tasks = []
+    if obj.config().server.cluster:
+        from dockyard.cluster import services as svc
+
+        tasks = runner.read_one(svc.app_tasks(app))
+        rows = [r for r in rows if r.process not in {t.process for t in tasks}]
     if obj.json:
         obj.emit_json({"app": app, "host": runner.host.label,
                        "current": f"v{state.current}" if state.current else None,
                        "env": env, "processes": [r.as_dict() for r in rows],
+                       "tasks": [{"process": t.process, "release": f"v{t.release}",
+                                  "task": t.task, "node": t.node, "state": t.state}
+                                 for t in tasks],
                        "accessories": [a.as_dict() for a in accessories],
                        "domains": certs})
         return
@@ -147,6 +156,12 @@ def status(ctx: typer.Context) -> None:
          Column("health"), Column("uptime", drop=1), Column("domains", whole=True)],
         [[r.process, r.container, r.release, r.health, r.uptime, "\n".join(r.domains)]
          for r in rows], width=width))
+    if tasks:
+        obj.console.print(fitted(
+            [Column("process", key=True), Column("task", key=True), Column("release"),
+             Column("node", key=True), Column("state")],
+            [[t.process, t.task, f"v{t.release}", t.node, t.state] for t in tasks],
+            width=width, title="tasks on the swarm"))
     if certs:
         obj.console.print(fitted(
             [Column("domain", key=True), Column("https"), Column("issuer", drop=2),
@@ -193,6 +208,19 @@ def logs(
 ) -> None:
     """Show a process's logs (the newest container of that process)."""
     obj = get(ctx)
+    if obj.config().server.cluster:  # every task's lines, prefixed by task and node
+        from dockyard.cluster import services as svc
+
+        _known_process(obj, process)
+        runner = obj.runner()
+        found = [t for t in runner.read_one(svc.app_tasks(obj.config().app.name))
+                 if t.process == process]
+        if not found:
+            raise DockyardError("DY057", f"no running {process!r} task on the swarm "
+                                "(deploy first)")
+        code = runner.host.interactive(svc.logs(found[0].service, tail=lines, follow=follow),
+                                       tty=False)
+        raise typer.Exit(code)
     container = _containers(obj, process)[0]
     cmd = ctr.logs(container.name, tail=lines, follow=follow)
     code = obj.runner().host.interactive(list(cmd.argv), tty=False)
@@ -243,9 +271,21 @@ def exec_(
         process = before[0]
     if not raw:
         raise DockyardError("DY005", "no command given; write: dockyard exec [PROCESS] -- CMD...")
-    container = _containers(obj, process)[0]
+    runner = obj.runner()
+    if obj.config().server.cluster:  # the first node (hosts order) that runs such a task
+        _known_process(obj, process)
+        for candidate in [runner, *runner.peers]:
+            here = [c for c in candidate.read_one(ctr.list_app(obj.config().app.name))
+                    if c.process == process and c.running]
+            if here:
+                runner, container = candidate, max(here, key=lambda c: c.release)
+                break
+        else:
+            raise DockyardError("DY057", f"no running {process!r} task on any node")
+    else:
+        container = _containers(obj, process)[0]
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    code = obj.runner().interactive(ctr.exec_in(container.name, raw, tty=tty), tty=tty)
+    code = runner.interactive(ctr.exec_in(container.name, raw, tty=tty), tty=tty)
     raise typer.Exit(code)
 
 

@@ -156,8 +156,20 @@ def tasks() -> Fact[list[Task]]:
 
 
 def status(config: Config, runner: Runner) -> tuple[list[swarm.Node], list[Task]]:
+    """The nodes and tasks; while the managers elect a leader (a manager was lost) they
+    answer nothing for a few seconds: asked again for up to 20 s."""
     lead = manager(config, runner)
-    nodes, running = lead.read(swarm.nodes(), tasks())
+    clock = lead.host.clock
+    deadline = clock.now() + 20
+    while True:
+        nodes, running = lead.read(swarm.nodes(), tasks())
+        if nodes or clock.now() > deadline:
+            break
+        clock.sleep(1)
+    if not nodes:
+        raise DockyardError("DY083", f"the swarm's managers did not answer on {lead.host.label} "
+                            "(no leader: more than half of the managers are unreachable?); "
+                            "see docs/cluster.md")
     return nodes, running
 
 

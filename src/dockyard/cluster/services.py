@@ -170,3 +170,41 @@ def task_addresses(node_id: str, network: str = "") -> Fact[list[str]]:
     return fact(["sh", "-c", script, "task-addresses", node_id, network],
                 lambda a: [w.split("/")[0] for w in a.out.split()] if a.ok else [],
                 f"the addresses of the tasks on node {node_id[:12]}")
+
+
+@dataclass(frozen=True)
+class AppTask:
+    """A running task of one of the app's services, for `status` and `logs`."""
+
+    service: str
+    process: str
+    release: int
+    task: str
+    node: str
+    state: str
+
+
+def app_tasks(app: str) -> Fact[list[AppTask]]:
+    script = ('for s in $(docker service ls -q --filter "label=dockyard.app=$1"); do '
+              'meta=$(docker service inspect --format \'{{.Spec.Name}}\t{{index .Spec.Labels '
+              '"dockyard.process"}}\t{{index .Spec.Labels "dockyard.release"}}\' "$s"); '
+              'docker service ps --filter desired-state=running --format '
+              '"$meta\t{{.Name}}\t{{.Node}}\t{{.CurrentState}}" "$s"; done')
+
+    def parse(a: Answer) -> list[AppTask]:
+        out = []
+        for line in a.out.splitlines() if a.ok else []:
+            parts = line.split("\t")
+            if len(parts) == 6 and parts[2].isdigit():
+                out.append(AppTask(parts[0], parts[1], int(parts[2]), parts[3], parts[4],
+                                   parts[5]))
+        return sorted(out, key=lambda t: (t.process != "web", t.process, -t.release, t.task))
+
+    return fact(["sh", "-c", script, "app-tasks", app], parse,
+                "the app's running tasks and their nodes")
+
+
+def logs(service: str, *, tail: int, follow: bool) -> list[str]:
+    """Every task's lines, each prefixed by its task and node (Docker's own prefix)."""
+    return ["docker", "service", "logs", "--timestamps", f"--tail={tail}",
+            *(["--follow"] if follow else []), "--", service]

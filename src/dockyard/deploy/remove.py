@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from dockyard.certs import acme
 from dockyard.certs.ensure import ensure_certs
 from dockyard.config.model import Config
 from dockyard.docker import networks
+from dockyard.errors import DockyardError
 from dockyard.host.command import Command, Fact, change, fact
 from dockyard.host.runner import Runner
 from dockyard.router import api
@@ -99,18 +101,16 @@ def remove_app(runner: Runner, config: Config, progress: Progress, *,
             gone.append(f"the certificates of {', '.join(left.certificates)}")
         if confirm is not None:
             confirm(gone)
-        if route is not None:
-            view = RouterView.read(t, route.backend)
-            park: list[api.ApiCall] = []
-            for server in view.stats:
-                if not view.stats[server].maint:
-                    park.append(api.set_server_state(route.backend, server, "drain"))
-                park += api.park_server(route.backend, server, named=view.named(server))
-            then: list[Command] = [acme.sync()] if t.snap.certs is not None else []
-            t.writer().commit(app, None, why=f"take {app} out of the router's files "
-                              f"({route.backend} is free again)", after=park, then=then)
-            out.done.append(f"removed from the router ({route.backend} is free again; its "
-                            "names are no longer routed or redirected)")
+        if t.cluster:
+            _remove_services(t)
+            out.done.append("removed its services and environment secrets from the swarm")
+            for node in t.nodes:
+                _unroute(node)
+                _remove_from_node(node)
+            t.snap.containers = []
+        if _unroute(t):
+            out.done.append(f"removed from the router ({route.backend if route else ''} is "
+                            "free again; its names are no longer routed or redirected)")
         changes: list[Command] = []
         containers = sorted({c.name for c in t.snap.containers})
         if containers:
@@ -173,3 +173,72 @@ def _forget(t: Target, names: list[str]) -> None:
     runner.change(change(["rm", "-f", "--", *files],
                          "delete the certificates of these names (no certificate container "
                          "runs to do it)"))
+
+
+def _unroute(t: Target) -> bool:
+    """The app's slot emptied and freed in this host's router; False when it had none."""
+    route, app = t.route, t.app
+    if route is None:
+        return False
+    view = RouterView.read(t, route.backend)
+    park: list[api.ApiCall] = []
+    for server in view.stats:
+        if not view.stats[server].maint:
+            park.append(api.set_server_state(route.backend, server, "drain"))
+        park += api.park_server(route.backend, server, named=view.named(server))
+    then: list[Command] = [acme.sync()] if t.snap.certs is not None else []
+    t.writer().commit(app, None, why=f"take {app} out of the router's files "
+                      f"({route.backend} is free again)", after=park, then=then)
+    return True
+
+
+def _remove_services(t: Target) -> None:
+    """A cluster: the app's services and secrets go first (through the first host, a
+    manager), then the wait until their tasks stopped on every node."""
+    from dockyard.cluster import services as svc
+    from dockyard.host.command import Wait
+
+    runner, app = t.runner, t.app
+    found, secrets = runner.read(svc.app_services(app), svc.app_secrets(app))
+    changes = []
+    if found:
+        changes.append(svc.remove([s.name for s in found]))
+    if secrets:
+        changes.append(svc.remove_secrets(secrets))
+    runner.change_all(changes, check=False)
+    limit = t.config.deploy.stop_timeout + 15
+
+    def stopped() -> bool | None:
+        for node in t.everywhere:
+            left = node.runner.read_one(fact(
+                ["docker", "ps", "-q", f"--filter=label=dockyard.app={app}",
+                 "--filter=label=com.docker.swarm.service.name"],
+                lambda a: a.out.split(), "the app's task containers still here"))
+            if left:
+                return None
+        return True
+
+    def late() -> NoReturn:
+        raise DockyardError("DY085", f"{app}'s tasks did not stop within {limit:g}s; run "
+                            "dockyard remove again")
+
+    runner.wait(Wait("every task of the app stopped", stopped, limit, late, interval=0.5,
+                     planned=True))
+
+
+def _remove_from_node(t: Target) -> None:
+    """Another node of a cluster: its release images, its router off the app's network,
+    the app's routing state."""
+    app, runner = t.app, t.runner
+    tags = runner.read_one(images(app))
+    changes: list[Command] = []
+    if tags:
+        changes.append(change(["docker", "image", "rm", "--", *tags],
+                              f"remove {app}'s release images on this node"))
+    network = networks.app_network(app)
+    if network in t.snap.router.networks:
+        changes.append(networks.disconnect(network, router.NAME))
+    changes.append(change(["rm", "-rf", "--", paths.app_dir(app)],
+                          f"remove {app}'s routing state on this node"))
+    runner.change_all(changes, check=False)
+    runner.flush_audit()

@@ -24,6 +24,7 @@ import contextlib
 import secrets as random
 import socket
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import NoReturn
 
 from dockyard.cluster import services as svc
@@ -311,8 +312,10 @@ def ship_everywhere(t: Target, tag: str, image_id: str) -> None:
                    "host (loopback only)"),
             change(["docker", "image", "rm", "--no-prune", name],
                    "drop the temporary name")])
-        for node in missing:
-            _pull_through(runner, node.runner, port, tag)
+        with ThreadPoolExecutor(max_workers=len(missing)) as pool:  # nodes in parallel
+            for done in [pool.submit(_pull_through, runner, node.runner, port, tag)
+                         for node in missing]:
+                done.result()
 
 
 @contextlib.contextmanager
@@ -337,7 +340,11 @@ def _registry(t: Target) -> Iterator[int]:
                                      lambda a: a.out.split()[0] if a.ok and a.out.split()
                                      else "127.0.0.1:5000", "which port the registry got"))
     port = int(found.rsplit(":", 1)[1]) if ":" in found else 5000
-    yield port
+    try:
+        yield port
+    finally:  # started again by the next deploy that ships; its volume keeps the layers
+        runner.change(change(["docker", "stop", "--", REGISTRY], "stop the registry: the "
+                             "nodes have the image"), check=False)
 
 
 def _free_port() -> int:
