@@ -4,20 +4,35 @@ builder pushed into this machine's registry."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import shlex
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 HOSTS_ENV = Path("/var/lib/dockyard-testbed/hosts.env")
+#: Taken by every test that changes the hosts (they run in parallel workers otherwise).
+LOCK = HOSTS_ENV.parent / "hosts.lock"
 
 #: Everything Dockyard made on a host: apps' and its own containers, networks, state, images.
 WIPE = ("ids=$(docker ps -aq --filter label=dockyard.app; docker ps -aq --filter "
         "label=dockyard.role); [ -z \"$ids\" ] || docker rm -f $ids; "
         "docker rm -f dockyard-router; docker network prune -f; rm -rf /var/lib/dockyard/*; "
         "docker images -q 'dockyard/*' | xargs -r docker rmi -f")
+
+
+@contextlib.contextmanager
+def exclusive() -> Iterator[None]:
+    """The namespace hosts belong to one test (or test module) at a time: test_ship deploys
+    one server to HOST1, test_cluster makes the three one swarm."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def hosts() -> dict[str, str]:

@@ -106,9 +106,10 @@ def host1(testbed: None) -> Iterator[tuple[str, str, str]]:
     if url is None:
         pytest.fail("no namespace hosts: run testbed/up (it starts them)")
     addr = nshosts.address(url)
-    nshosts.wipe(addr)
-    yield url, addr, "dockyard-host1"
-    nshosts.wipe(addr)
+    with nshosts.exclusive():
+        nshosts.wipe(addr)
+        yield url, addr, "dockyard-host1"
+        nshosts.wipe(addr)
     # what the local builder made on this machine
     built = sh("docker", "images", "-q", "dockyard/shipped").stdout.split()
     if built:

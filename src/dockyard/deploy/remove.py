@@ -107,7 +107,6 @@ def remove_app(runner: Runner, config: Config, progress: Progress, *,
             for node in t.nodes:
                 _unroute(node)
                 _remove_from_node(node)
-            t.snap.containers = []
         if _unroute(t):
             out.done.append(f"removed from the router ({route.backend if route else ''} is "
                             "free again; its names are no longer routed or redirected)")

@@ -1,0 +1,224 @@
+"""The same app on three servers through Docker Swarm (issue 13), on the testbed's three
+namespace hosts: one cluster, shared by the tests of this file (they run in order, in one
+worker: the module fixture takes the hosts' lock, so test_ship's one-server deploys to HOST1
+never overlap it).
+
+The app is examples/guestbook (web + worker + PostgreSQL, the migration as its release
+command) with [web] replicas = 3; the load is the reference probe (GET and POST, keep-alive
+and new connections) sent to two nodes' routers at once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import nshosts
+
+from .conftest import GUESTBOOK, zd_probe
+
+APP = "swarmbook"
+DOMAIN = "swarmbook.test"
+PORT = 18080
+#: Everything a cluster test leaves on a host: the swarm itself, then what WIPE removes.
+LEAVE = "docker swarm leave --force >/dev/null 2>&1; docker volume rm -f swarmbook-db-data " \
+        "dockyard-cluster-registry >/dev/null 2>&1; true"
+
+
+def dockyard(cfg: Path, *args: str, check: bool = True,
+             timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "dockyard", "-c", str(cfg), *args],
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    if check:
+        assert proc.returncode == 0, (args, proc.stdout[-3000:], proc.stderr[-3000:])
+    return proc
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str]]]:
+    """(dockyard.toml, the three hosts' addresses): a swarm of three managers, the app
+    deployed once (v1) with its database. Everything is removed afterwards."""
+    urls = [nshosts.hosts().get(f"HOST{n}") for n in (1, 2, 3)]
+    if None in urls:
+        pytest.fail("no namespace hosts: run testbed/up (it starts them)")
+    addrs = [nshosts.address(u) for u in urls if u]
+    lock = nshosts.exclusive()
+    lock.__enter__()
+    try:
+        for addr in addrs:
+            nshosts.on_host(addr, "sh", "-c", LEAVE)
+            nshosts.wipe(addr)
+        directory = tmp_path_factory.mktemp("cluster")
+        cfg = directory / "dockyard.toml"
+        hosts = ", ".join(f'"{u}"' for u in urls)
+        cfg.write_text(
+            f'[app]\nname = "{APP}"\n[server]\nhosts = [{hosts}]\n'
+            f'[build]\ncontext = "{GUESTBOOK}"\n'
+            'args = { BASE = "dockyard-testbed/python", VERSION = "v1" }\n'
+            f'[web]\nport = 8000\ndomains = ["{DOMAIN}"]\ntls = false\nreplicas = 3\n'
+            'healthcheck_interval = "500ms"\nresponse_timeout = "4s"\n'
+            '[processes]\nworker = ["python3", "/app/worker.py"]\n'
+            '[release]\ncommand = ["python3", "/app/migrate.py"]\n'
+            '[env]\nPGHOST = "db"\nPGUSER = "guestbook"\nPGDATABASE = "guestbook"\n'
+            '[deploy]\ndrain_timeout = "10s"\nstop_timeout = "5s"\n'
+            '[accessories.db]\nimage = "dockyard-testbed/postgres"\n'
+            'env = { POSTGRES_USER = "guestbook", POSTGRES_DB = "guestbook" }\n'
+            'secrets = ["POSTGRES_PASSWORD"]\n'
+            f'[proxy]\nhttp_port = {PORT}\nhttps_port = 18443\n'
+            'router_image = "dockyard-testbed/router"\ntools_image = "dockyard-testbed/tools"\n')
+        init = dockyard(cfg, "cluster", "init")
+        assert init.stdout.count("joined as a manager") == 2, init.stdout
+        again = dockyard(cfg, "--json", "cluster", "init")  # idempotent: nothing joins twice
+        assert sorted(n["role"] for n in json.loads(again.stdout)) == ["manager"] * 3
+        password = subprocess.run(
+            [sys.executable, "-m", "dockyard", "-c", str(cfg), "env", "set",
+             "POSTGRES_PASSWORD", "-"], input="cluster-db-secret-7341", text=True,
+            capture_output=True, timeout=120, check=False)
+        assert password.returncode == 0, password.stderr
+        dockyard(cfg, "deploy")
+        yield cfg, addrs
+    finally:
+        try:
+            if "cfg" in locals():
+                dockyard(cfg, "remove", "--yes", "--volumes", check=False)
+                dockyard(cfg, "cluster", "leave", check=False)
+        finally:
+            for addr in addrs:
+                nshosts.on_host(addr, "sh", "-c", LEAVE)
+                nshosts.wipe(addr)
+            lock.__exit__(None, None, None)
+
+
+def set_version(cfg: Path, version: str) -> None:
+    text = cfg.read_text()
+    for old in ("v1", "v2", "v3"):
+        text = text.replace(f'VERSION = "{old}"', f'VERSION = "{version}"')
+    cfg.write_text(text)
+
+
+def probe(addr: str, *command: str, post: bool = True, seconds: float = 400,
+          threads: int = 4) -> subprocess.Popen[str]:
+    argv = [*zd_probe(), "--url", f"http://{addr}:{PORT}/", "--host", DOMAIN,
+            "--threads", str(threads), "--max-seconds", str(seconds)]
+    if post:
+        argv.append("--post")
+    return subprocess.Popen([*argv, "--", *command], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def result(proc: subprocess.Popen[str], timeout: float = 600) -> dict[str, object]:
+    out, err = proc.communicate(timeout=timeout)
+    lines = out.strip().splitlines()
+    assert lines, err[-2000:]
+    data: dict[str, object] = json.loads(lines[-1])
+    data["stderr"] = err[-1500:]
+    return data
+
+
+def tasks(cfg: Path) -> list[dict[str, str]]:
+    status = json.loads(dockyard(cfg, "--json", "status").stdout)
+    return [t for t in status["tasks"] if t["process"] == "web"]
+
+
+def nodes(cfg: Path) -> dict[str, dict[str, object]]:
+    data = json.loads(dockyard(cfg, "--json", "cluster", "status").stdout)
+    return {str(n["address"]): n for n in data["nodes"]}
+
+
+def stop_file(tmp: Path) -> Path:
+    return tmp / "stop"
+
+
+def test_deploys_and_a_rollback_under_load_on_two_routers(cluster: tuple[Path, list[str]],
+                                                          tmp_path: Path) -> None:
+    cfg, addrs = cluster
+    web = tasks(cfg)
+    assert len(web) == 3 and len({t["node"] for t in web}) == 3, web  # one per node
+    # three deploys and a rollback while two nodes' routers take GETs and POSTs
+    loop = (f'for v in v2 v1 v2; do sed -i "s/VERSION = \\"v[0-9]*\\"/VERSION = \\"$v\\"/" '
+            f'{cfg} && {sys.executable} -m dockyard -c {cfg} deploy || exit 1; done; '
+            f'{sys.executable} -m dockyard -c {cfg} rollback')
+    stop = stop_file(tmp_path)
+    second = probe(addrs[1], "sh", "-c", f"while [ ! -e {stop} ]; do sleep 0.2; done")
+    started = time.monotonic()
+    first = result(probe(addrs[0], "sh", "-c", loop))
+    print(f"three deploys and a rollback: {time.monotonic() - started:.1f}s")
+    stop.touch()
+    other = result(second)
+    assert first["command_exit"] == 0, first
+    for name, data in (("first router", first), ("second router", other)):
+        assert data["failed"] == 0, (name, data)
+    bodies = {str(b["body"]).split("</title>")[0] for b in first["bodies"]}  # type: ignore[attr-defined]
+    assert any("v1" in b for b in bodies) and any("v2" in b for b in bodies), bodies
+    # every node answers, with the rollback's version (v1), three tasks on three nodes
+    for addr in addrs:
+        out = subprocess.run(["curl", "-s", "-H", f"Host: {DOMAIN}", f"http://{addr}:{PORT}/"],
+                             capture_output=True, text=True, timeout=20).stdout
+        assert "guestbook v1" in out, (addr, out[:200])
+    web = tasks(cfg)
+    assert len(web) == 3 and {t["release"] for t in web} == {"v5"}, web
+    # no secret in the services' specs
+    spec = nshosts.on_host(addrs[0], "sh", "-c", "docker service inspect $(docker service ls -q)")
+    assert "cluster-db-secret-7341" not in spec.stdout and "Env" not in spec.stdout
+
+
+def test_drain_moves_tasks_with_no_failed_request(cluster: tuple[Path, list[str]]) -> None:
+    cfg, addrs = cluster
+    host2 = f"ssh://root@{addrs[1]}:22"
+    data = result(probe(addrs[0], sys.executable, "-m", "dockyard", "-c", str(cfg),
+                        "cluster", "drain", addrs[1]))
+    assert data["command_exit"] == 0 and data["failed"] == 0, data
+    assert nodes(cfg)[addrs[1]]["tasks"] == 0
+    assert nodes(cfg)[addrs[1]]["availability"] == "drain"
+    dockyard(cfg, "cluster", "activate", host2)
+    assert nodes(cfg)[addrs[1]]["availability"] == "active"
+
+
+def test_a_node_cut_off_under_load(cluster: tuple[Path, list[str]], tmp_path: Path) -> None:
+    """The third node's link goes down (its containers keep running, unreachable): GETs
+    through the other two routers all succeed; POSTs that were in flight to it are counted
+    (and printed for the notes); Swarm runs three tasks on the two others within 60 s."""
+    cfg, addrs = cluster
+    stop = stop_file(tmp_path)
+    wait_stop = ["sh", "-c", f"while [ ! -e {stop} ]; do sleep 0.2; done"]
+    gets = [probe(addr, *wait_stop, post=False) for addr in addrs[:2]]
+    posts = probe(addrs[0], *wait_stop, threads=2)
+    time.sleep(3)
+    cut = time.monotonic()
+    subprocess.run(["ip", "link", "set", "dyh3", "down"], check=True, timeout=10)
+    try:
+        recovered = None
+        while time.monotonic() - cut < 90:
+            try:
+                web = tasks(cfg)
+            except AssertionError:
+                web = []
+            running = [t for t in web if t["node"] != "dockyard-host3"
+                       and t["state"].startswith("Running")]
+            if len(running) >= 3:
+                recovered = time.monotonic() - cut
+                break
+            time.sleep(1)
+        time.sleep(3)
+        stop.touch()
+        results = [result(p) for p in gets]
+        posted = result(posts)
+        print(f"node cut: back to 3 tasks after {recovered}s; GETs {results[0]['ok']} + "
+              f"{results[1]['ok']} ok, longest gap {max(float(str(r['max_gap_s'])) for r in results)}s; "
+              f"POSTs failed: {posted['failed']} of {posted['ok']} ({posted['errors']})")
+        assert recovered is not None and recovered <= 60, recovered
+        for data in results:
+            assert data["failed"] == 0, data
+        down = nodes(cfg)[addrs[2]]
+        assert down["state"] == "down", down
+    finally:
+        subprocess.run(["ip", "link", "set", "dyh3", "up"], check=False, timeout=10)
+    deadline = time.monotonic() + 90
+    while nodes(cfg).get(addrs[2], {}).get("state") != "ready":
+        assert time.monotonic() < deadline, "the node did not come back"
+        time.sleep(2)
