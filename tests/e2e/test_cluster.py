@@ -1,7 +1,6 @@
 """The same app on three servers through Docker Swarm (issue 13), on the testbed's three
-namespace hosts: one cluster, shared by the tests of this file (they run in order, in one
-worker: the module fixture takes the hosts' lock, so test_ship's one-server deploys to HOST1
-never overlap it).
+namespace hosts: one cluster for the whole acceptance, its steps in order in one test (the
+fixture takes the hosts' lock, so test_ship's one-server deploys to HOST1 never overlap it).
 
 The app is examples/guestbook (web + worker + PostgreSQL, the migration as its release
 command) with [web] replicas = 3; the load is the reference probe (GET and POST, keep-alive
@@ -10,9 +9,12 @@ and new connections) sent to two nodes' routers at once."""
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pytest
 
 from tests import nshosts
 
-from .conftest import GUESTBOOK, zd_probe
+from .conftest import GUESTBOOK, acme_proxy, zd_probe
 
 APP = "swarmbook"
 DOMAIN = "swarmbook.test"
@@ -39,8 +41,8 @@ def dockyard(cfg: Path, *args: str, check: bool = True,
     return proc
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str]]]:
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
     """(dockyard.toml, the three hosts' addresses): a swarm of three managers, the app
     deployed once (v1) with its database. Everything is removed afterwards."""
     urls = [nshosts.hosts().get(f"HOST{n}") for n in (1, 2, 3)]
@@ -53,7 +55,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, li
         for addr in addrs:
             nshosts.on_host(addr, "sh", "-c", LEAVE)
             nshosts.wipe(addr)
-        directory = tmp_path_factory.mktemp("cluster")
+        directory = tmp_path / "cluster"
+        directory.mkdir()
         cfg = directory / "dockyard.toml"
         hosts = ", ".join(f'"{u}"' for u in urls)
         cfg.write_text(
@@ -70,7 +73,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, li
             'env = { POSTGRES_USER = "guestbook", POSTGRES_DB = "guestbook" }\n'
             'secrets = ["POSTGRES_PASSWORD"]\n'
             f'[proxy]\nhttp_port = {PORT}\nhttps_port = 18443\n'
-            'router_image = "dockyard-testbed/router"\ntools_image = "dockyard-testbed/tools"\n')
+            'router_image = "dockyard-testbed/router"\ntools_image = "dockyard-testbed/tools"\n'
+            + acme_proxy())
         init = dockyard(cfg, "cluster", "init")
         assert init.stdout.count("joined as a manager") == 2, init.stdout
         again = dockyard(cfg, "--json", "cluster", "init")  # idempotent: nothing joins twice
@@ -134,8 +138,8 @@ def stop_file(tmp: Path) -> Path:
     return tmp / "stop"
 
 
-def test_deploys_and_a_rollback_under_load_on_two_routers(cluster: tuple[Path, list[str]],
-                                                          tmp_path: Path) -> None:
+def deploys_and_a_rollback_under_load_on_two_routers(cluster: tuple[Path, list[str]],
+                                                     tmp_path: Path) -> None:
     cfg, addrs = cluster
     web = tasks(cfg)
     assert len(web) == 3 and len({t["node"] for t in web}) == 3, web  # one per node
@@ -167,7 +171,7 @@ def test_deploys_and_a_rollback_under_load_on_two_routers(cluster: tuple[Path, l
     assert "cluster-db-secret-7341" not in spec.stdout and "Env" not in spec.stdout
 
 
-def test_drain_moves_tasks_with_no_failed_request(cluster: tuple[Path, list[str]]) -> None:
+def drain_moves_tasks_with_no_failed_request(cluster: tuple[Path, list[str]]) -> None:
     cfg, addrs = cluster
     host2 = f"ssh://root@{addrs[1]}:22"
     data = result(probe(addrs[0], sys.executable, "-m", "dockyard", "-c", str(cfg),
@@ -179,7 +183,7 @@ def test_drain_moves_tasks_with_no_failed_request(cluster: tuple[Path, list[str]
     assert nodes(cfg)[addrs[1]]["availability"] == "active"
 
 
-def test_a_node_cut_off_under_load(cluster: tuple[Path, list[str]], tmp_path: Path) -> None:
+def a_node_cut_off_under_load(cluster: tuple[Path, list[str]], tmp_path: Path) -> None:
     """The third node's link goes down (its containers keep running, unreachable): GETs
     through the other two routers all succeed; POSTs that were in flight to it are counted
     (and printed for the notes); Swarm runs three tasks on the two others within 60 s."""
@@ -222,3 +226,58 @@ def test_a_node_cut_off_under_load(cluster: tuple[Path, list[str]], tmp_path: Pa
     while nodes(cfg).get(addrs[2], {}).get("state") != "ready":
         assert time.monotonic() < deadline, "the node did not come back"
         time.sleep(2)
+
+
+def https_serial(addr: str, root: Path) -> str:
+    """The serial of the certificate a node's router serves for DOMAIN (checked against
+    Pebble's root)."""
+    ctx = ssl.create_default_context(cafile=str(root))
+    with socket.create_connection((addr, 18443), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=DOMAIN) as sock:
+        return str(sock.getpeercert()["serialNumber"])  # type: ignore[index]
+
+
+def https_on_every_router_and_renewals(cluster: tuple[Path, list[str]],
+                                       issuer_root: Path) -> None:
+    """Pebble resolves the name to the first node only, yet every node's certificate
+    container gets its certificate (a challenge the first node's client does not know is
+    passed on to the other routers), and each renews (Pebble's certificates live 120 s)."""
+    cfg, addrs = cluster
+    request = urllib.request.Request(
+        "http://127.0.0.1:8055/add-a", method="POST",
+        data=json.dumps({"host": DOMAIN, "addresses": [addrs[0]]}).encode())
+    urllib.request.urlopen(request, timeout=10).close()
+    try:
+        cfg.write_text(cfg.read_text().replace("tls = false", "tls = true"))
+        run = dockyard(cfg, "deploy")
+        assert "no certificate" not in run.stderr, run.stderr[-2000:]
+        first = {addr: https_serial(addr, issuer_root) for addr in addrs}
+        assert len(set(first.values())) == 3, first  # one order per node
+        deadline = time.monotonic() + 200
+        while True:
+            now = {addr: https_serial(addr, issuer_root) for addr in addrs}
+            if all(now[a] != first[a] for a in addrs):
+                break
+            assert time.monotonic() < deadline, ("no renewal everywhere", first, now)
+            time.sleep(3)
+    finally:
+        request = urllib.request.Request(
+            "http://127.0.0.1:8055/clear-a", method="POST",
+            data=json.dumps({"host": DOMAIN}).encode())
+        urllib.request.urlopen(request, timeout=10).close()
+
+
+def test_one_app_on_three_servers(cluster: tuple[Path, list[str]], tmp_path: Path,
+                                  issuer_root: Path) -> None:
+    """The acceptance of issue 13, in order on one cluster (one test: pytest-xdist's
+    worksteal would spread separate tests over workers, each making its own cluster)."""
+    steps = [("deploys", lambda: deploys_and_a_rollback_under_load_on_two_routers(
+                  cluster, tmp_path / "deploys")),
+             ("drain", lambda: drain_moves_tasks_with_no_failed_request(cluster)),
+             ("cut", lambda: a_node_cut_off_under_load(cluster, tmp_path / "cut")),
+             ("https", lambda: https_on_every_router_and_renewals(cluster, issuer_root))]
+    for name, step in steps:
+        started = time.monotonic()
+        (tmp_path / name).mkdir()
+        step()
+        print(f"{name}: {time.monotonic() - started:.1f}s")

@@ -79,6 +79,9 @@ class AppContext:
             if type(self._runner.host.clock) is Clock:
                 self._runner.started = self.started  # real time: from the process's start
             self._runner.peers = [self._peer(host) for host in self.config().server.all_hosts[1:]]
+            if self._runner.peers:
+                for r in (self._runner, *self._runner.peers):
+                    r.where = f"{r.host.label}: "
             if self.explain:
                 self._runner.out.write(
                     f"# explain: the commands that would change {self._runner.host.label}, in "

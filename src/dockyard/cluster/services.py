@@ -40,8 +40,8 @@ def dns_name(service: str) -> str:
 
 def env_script(values: dict[str, str]) -> bytes:
     """The environment as the wrapper sources it: one ``KEY='value'`` line each."""
-    return "".join(f"{key}={shlex.quote(value)}\n" for key, value in sorted(values.items())
-                   ).encode()
+    lines = "".join(f"{key}={shlex.quote(value)}\n" for key, value in sorted(values.items()))
+    return ("# the release's environment, exported by dockyard's wrapper\n" + lines).encode()
 
 
 def create_secret(name: str, app: str, release: int, body: bytes, keys: int) -> Command:

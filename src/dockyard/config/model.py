@@ -153,7 +153,10 @@ class ServerConfig(Section):
         if not isinstance(data, dict) or "hosts" not in data:
             return data
         hosts = data["hosts"]
-        if not isinstance(hosts, list) or (hosts and not isinstance(hosts[0], str)):
+        if not isinstance(hosts, list):
+            raise ValueError('hosts is a list of servers; write e.g. hosts = '
+                             '["ssh://root@203.0.113.5", "ssh://root@203.0.113.6"]')
+        if hosts and not isinstance(hosts[0], str):
             return data  # the field's own validation says what is wrong
         if not hosts:
             if "host" in data:

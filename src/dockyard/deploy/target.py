@@ -19,6 +19,7 @@ from dockyard.docker import networks
 from dockyard.errors import DockyardError
 from dockyard.host.command import Command
 from dockyard.host.runner import Runner
+from dockyard.host.spec import HostSpec
 from dockyard.router import config as rc
 from dockyard.router.ensure import ensure_router
 from dockyard.router.writer import Writer
@@ -140,7 +141,8 @@ def _prepare_cluster(t: Target) -> None:
     from dockyard.cluster import swarm
 
     runner = t.runner
-    seen, kind = runner.read(swarm.membership(), networks.driver(t.network))
+    seen, kind, members = runner.read(swarm.membership(), networks.driver(t.network),
+                                      swarm.nodes())
     if not (seen.active and seen.manager) and not runner.dry_run:
         raise DockyardError("DY083", f"{runner.host.label} (the first of [server] hosts) is "
                             "not a swarm manager; run: dockyard cluster init")
@@ -153,6 +155,39 @@ def _prepare_cluster(t: Target) -> None:
     for node in t.everywhere:
         node.snap.networks.add(t.network)
         _prepare_node(node)
+    addresses = []
+    for host in t.config.server.all_hosts:
+        found = next((n for n in members if n.host == host), None)
+        addresses.append(found.addr if found else HostSpec.parse(host).hostname)
+    for i, node in enumerate(t.everywhere):
+        _set_peers(node, [(addresses[j], other.settings.http_port)
+                          for j, other in enumerate(t.everywhere) if j != i])
+
+
+def _set_peers(t: Target, peers: list[tuple[str, int]]) -> None:
+    """The other nodes' routers, where this router passes on an ACME challenge its own
+    client does not know (router/config.py, backend acme). Only what differs is sent; a
+    router started by an earlier version has no peer slots (it answers its own only)."""
+    from dockyard.router import api
+
+    runner = t.runner
+    answer = runner.api(api.show_servers_state("acme"), check=False)
+    current = {s.server: s for s in api.parse_servers_state(answer)}
+    for i, name in enumerate(rc.peer_names()):
+        slot = current.get(name)
+        if slot is None:
+            continue
+        if i < len(peers):
+            addr, port = peers[i]
+            if slot.address != addr or slot.admin_state & 1:
+                runner.api(api.ApiCall(f"set server acme/{name} addr {addr} port {port}",
+                                       f"pass ACME challenges this node does not know on to "
+                                       f"the router on {addr}"), check=False)
+                runner.api(api.ApiCall(f"set server acme/{name} state ready",
+                                       "that router may answer them"), check=False)
+        elif not slot.admin_state & 1:
+            runner.api(api.ApiCall(f"set server acme/{name} state maint",
+                                   "that node is no longer in the cluster"), check=False)
 
 
 def _prepare_node(t: Target) -> None:

@@ -50,6 +50,13 @@ def secure(t: Target, *, force: bool = False) -> list[str]:
     names = acme.tls_domains(t.route.domains, t.route.tls)
     if not names:
         return []
+    left: set[str] = set()
+    for node in t.everywhere:  # a cluster: every node's certificate container orders its own
+        left |= set(_secure_one(node, names, force=force))
+    return sorted(left)
+
+
+def _secure_one(t: Target, names: list[str], *, force: bool) -> list[str]:
     if not t.settings.acme_email:
         t.progress.warn(f"{', '.join(names)}: served over HTTP only: HTTPS needs an ACME "
                         "account address; set [proxy] acme_email = \"you@example.com\" and "

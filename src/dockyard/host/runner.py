@@ -81,6 +81,8 @@ class Runner:
         #: with several [server] hosts: a runner for each other host (the cluster's nodes);
         #: this one runs on the first, where the app's records and audit log live
         self.peers: list[Runner] = []
+        #: what starts each printed line ("HOST: " in a cluster, "" on one server)
+        self.where = ""
 
     # -- secrets -------------------------------------------------------------------------
     def add_secrets(self, values: Iterable[str]) -> None:
@@ -461,8 +463,9 @@ class Runner:
         self.out.write(f"    # if it fails: {self.redact(if_fails or self.on_failure)}\n")
 
     def _print(self, line: str) -> None:
-        # plain write: commands are one line each, never wrapped, no markup interpretation
-        self.out.write(line + "\n")
+        # plain write: commands are one line each, never wrapped, no markup interpretation;
+        # in a cluster each line says which host it runs on
+        self.out.write(self.where + line + "\n")
         self.out.flush()
 
 

@@ -82,6 +82,21 @@ REQUESTS_RING_BYTES = 8 * 1024 * 1024  # about 40,000 requests at ~200 bytes a l
 ERRORS_RING_BYTES = 2 * 1024 * 1024  # about 10,000 errors
 
 
+#: Other nodes' routers a challenge may be passed on to (cluster), and the header that
+#: marks a passed-on challenge (the receiving router asks only its own ACME client).
+PEERS = 8
+PEER_HEADER = "X-Dockyard-Peer"
+
+
+def peer_names() -> list[str]:
+    return [f"peer{i}" for i in range(1, PEERS + 1)]
+
+
+def _peer_lines() -> str:
+    return "".join(f"    server {name} {UNUSED_ADDR}:{UNUSED_PORT} disabled\n"
+                   for name in peer_names())
+
+
 def cert_path(domain: str) -> str:
     """A certificate's file as the router knows it."""
     return f"{CERTS_DIR}/{domain}.pem"
@@ -231,6 +246,8 @@ frontend http
     # names with an installed certificate: HTTPS only
     http-request redirect scheme https code 301 if has_cert !acme_challenge
     # ACME HTTP-01 challenges (only for names Dockyard routes) go to the ACME client
+    # a challenge another node's router passed on (see backend acme): this node's client only
+    use_backend acme_here if acme_challenge known_host {{ req.hdr({PEER_HEADER}) -m found }}
     use_backend acme if acme_challenge known_host
     use_backend %[var(txn.app)] if known_host
     default_backend no_app
@@ -244,6 +261,18 @@ frontend https
     default_backend no_app
 
 backend acme
+    # in a cluster every node's client orders its own certificates, and the CA may ask any
+    # node: a challenge this node's client does not know (404) is tried on the other nodes'
+    # routers (peer slots, set at run time), which answer from their own client
+    balance roundrobin
+    retry-on conn-failure 404 502 503 504
+    option redispatch 1
+    retries {PEERS}
+    http-request set-header {PEER_HEADER} 1
+    server lego {ACME_LOOPBACK}
+{_peer_lines()}
+backend acme_here
+    retries 0
     server lego {ACME_LOOPBACK}
 
 backend no_app
