@@ -9,6 +9,7 @@ and new connections) sent to two nodes' routers at once."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import ssl
 import subprocess
@@ -22,11 +23,11 @@ import pytest
 
 from tests import nshosts
 
-from .conftest import GUESTBOOK, acme_proxy, zd_probe
+from .conftest import acme_proxy, guestbook_config, zd_probe
 
 APP = "swarmbook"
-DOMAIN = "swarmbook.test"
-PORT = 18080
+DOMAIN = f"{APP}.test"
+PORT = 18080  # the shared settings' http_port (PROXY), where Pebble checks
 #: Everything a cluster test leaves on a host: the swarm itself, then what WIPE removes.
 LEAVE = "docker swarm leave --force >/dev/null 2>&1; docker volume rm -f swarmbook-db-data " \
         "dockyard-cluster-registry >/dev/null 2>&1; true"
@@ -57,24 +58,15 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
             nshosts.wipe(addr)
         directory = tmp_path / "cluster"
         directory.mkdir()
-        cfg = directory / "dockyard.toml"
+        # examples/guestbook as every e2e test deploys it, on the three hosts
+        cfg = guestbook_config(directory, name=APP)
         hosts = ", ".join(f'"{u}"' for u in urls)
-        cfg.write_text(
-            f'[app]\nname = "{APP}"\n[server]\nhosts = [{hosts}]\n'
-            f'[build]\ncontext = "{GUESTBOOK}"\n'
-            'args = { BASE = "dockyard-testbed/python", VERSION = "v1" }\n'
-            f'[web]\nport = 8000\ndomains = ["{DOMAIN}"]\ntls = false\nreplicas = 3\n'
-            'healthcheck_interval = "500ms"\nresponse_timeout = "4s"\n'
-            '[processes]\nworker = ["python3", "/app/worker.py"]\n'
-            '[release]\ncommand = ["python3", "/app/migrate.py"]\n'
-            '[env]\nPGHOST = "db"\nPGUSER = "guestbook"\nPGDATABASE = "guestbook"\n'
-            '[deploy]\ndrain_timeout = "10s"\nstop_timeout = "5s"\n'
-            '[accessories.db]\nimage = "dockyard-testbed/postgres"\n'
-            'env = { POSTGRES_USER = "guestbook", POSTGRES_DB = "guestbook" }\n'
-            'secrets = ["POSTGRES_PASSWORD"]\n'
-            f'[proxy]\nhttp_port = {PORT}\nhttps_port = 18443\n'
-            'router_image = "dockyard-testbed/router"\ntools_image = "dockyard-testbed/tools"\n'
-            + acme_proxy())
+        text = re.sub(r'^host = .*$', f"hosts = [{hosts}]", cfg.read_text(), count=1,
+                      flags=re.M)
+        text = text.replace("tls = false\n", 'tls = false\nreplicas = 3\n'
+                            'response_timeout = "4s"\n', 1)
+        assert "replicas" in text and "hosts = [" in text
+        cfg.write_text(text + acme_proxy())
         init = dockyard(cfg, "cluster", "init")
         assert init.stdout.count("joined as a manager") == 2, init.stdout
         again = dockyard(cfg, "--json", "cluster", "init")  # idempotent: nothing joins twice

@@ -32,6 +32,7 @@ from dockyard.certs import acme
 from dockyard.docker import containers as ctr
 from dockyard.errors import CommandFailed, DockyardError
 from dockyard.host.command import Command, Wait, change
+from dockyard.host.runner import Runner
 from dockyard.router import api
 from dockyard.router import config as rc
 from dockyard.router import container as router
@@ -146,14 +147,7 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
             results = runner.change_all(first)
         except CommandFailed as exc:
             _abandon(t, [c.name for c in containers], route.backend, None)
-            if release_command is not None and exc.command == runner.redact(
-                    release_command.line):
-                output = (exc.stdout + exc.stderr_tail).splitlines()[-LOG_TAIL:]
-                raise DockyardError(
-                    "DY052", f"the release command failed (exit {exc.returncode}); nothing "
-                    "was started or switched; its output follows",
-                    [f"  | {line}" for line in output] or ["  (no output)"]) from None
-            raise
+            raise release_failed(runner, release_command, exc) from None
         if release_command is not None:
             ran = results[len(before)]
             timings["release"] = ran.duration
@@ -198,6 +192,18 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
     timings["switch"] = clock.now() - switch_started
     release.outcome = Outcome.LIVE
     return Switched(web.name, server, [p.name for p in procs], old, timings)
+
+
+def release_failed(runner: Runner, release_command: Command | None,
+                   exc: CommandFailed) -> DockyardError | CommandFailed:
+    """What a failed first round trip raises: DY052 with the release command's output when
+    that is what failed, the failure itself otherwise."""
+    if release_command is None or exc.command != runner.redact(release_command.line):
+        return exc
+    output = (exc.stdout + exc.stderr_tail).splitlines()[-LOG_TAIL:]
+    return DockyardError("DY052", f"the release command failed (exit {exc.returncode}); "
+                         "nothing was started or switched; its output follows",
+                         [f"  | {line}" for line in output] or ["  (no output)"])
 
 
 def _wait_for_retirements(t: Target, backend: str) -> RouterView:

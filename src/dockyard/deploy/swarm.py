@@ -38,7 +38,7 @@ from dockyard.state import env as env_state
 from dockyard.state import snapshot
 from dockyard.state.releases import Outcome, Release
 
-from .rollout import LOG_TAIL, POLL, PROCESS_SETTLE, Switched
+from .rollout import POLL, PROCESS_SETTLE, Switched, release_failed
 from .target import Target
 
 #: The registry on the first host the other nodes pull new images from (loopback only).
@@ -90,14 +90,7 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
                                          for s in specs)])
         except CommandFailed as exc:
             _abandon(t, [s.name for s in specs], [secret], {})
-            if release_command is not None and exc.command == runner.redact(
-                    release_command.line):
-                output = (exc.stdout + exc.stderr_tail).splitlines()[-LOG_TAIL:]
-                raise DockyardError(
-                    "DY052", f"the release command failed (exit {exc.returncode}); nothing "
-                    "was started or switched; its output follows",
-                    [f"  | {line}" for line in output] or ["  (no output)"]) from None
-            raise
+            raise release_failed(runner, release_command, exc) from None
     up_since = clock.now()
     added: dict[int, list[str]] = {}
     try:
