@@ -233,7 +233,18 @@ def port_proxies() -> list[str]:
     of the router's networks, which refuses connections for a moment."""
     out = sh("ps", "-eo", "pid,args").stdout
     return sorted(line.strip() for line in out.splitlines()
-                  if "docker-proxy" in line and f"-host-port {HTTP_PORT}" in line)
+                  if "docker-proxy" in line and f"-host-port {HTTP_PORT}" in line
+                  and _this_network(line.split()[0]))
+
+
+def _this_network(pid: str) -> bool:
+    """Is the process in this machine's network namespace? The namespace hosts' dockerds
+    (testbed/hosts; the cluster test publishes the same port there) share its process
+    list."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")
+    except OSError:
+        return False
 
 
 def router_identity() -> tuple[str, str]:

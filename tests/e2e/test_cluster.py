@@ -23,7 +23,7 @@ import pytest
 
 from tests import nshosts
 
-from .conftest import acme_proxy, guestbook_config, zd_probe
+from .conftest import acme_proxy, guestbook_config, hello_config, zd_probe
 
 APP = "swarmbook"
 DOMAIN = f"{APP}.test"
@@ -67,6 +67,16 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
                             'response_timeout = "4s"\n', 1)
         assert "replicas" in text and "hosts = [" in text
         cfg.write_text(text + acme_proxy())
+        # the third host already serves a one-server app: it keeps serving, with no failed
+        # request, while its host joins the swarm and its router joins the cluster's app
+        alone = hello_config(directory / "alone", name="alone", host=urls[2] or "")
+        dockyard(alone, "deploy")
+        stop = directory / "stop-alone"
+        before = subprocess.Popen(
+            [*zd_probe(), "--url", f"http://{addrs[2]}:{PORT}/", "--host", "alone.test",
+             "--post", "--max-seconds", "400", "--", "sh", "-c",
+             f"while [ ! -e {stop} ]; do sleep 0.2; done"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         init = dockyard(cfg, "cluster", "init")
         assert init.stdout.count("joined as a manager") == 2, init.stdout
         again = dockyard(cfg, "--json", "cluster", "init")  # idempotent: nothing joins twice
@@ -77,6 +87,10 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
             capture_output=True, timeout=120, check=False)
         assert password.returncode == 0, password.stderr
         dockyard(cfg, "deploy")
+        stop.touch()
+        served = result(before)
+        assert served["failed"] == 0 and served["ok"], served
+        dockyard(alone, "remove", "--yes")
         yield cfg, addrs
     finally:
         try:

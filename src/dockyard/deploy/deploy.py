@@ -326,6 +326,7 @@ def _use_image(t: Target, release: Release, origin: Source) -> list[Command]:
     assert origin.image is not None
     image, runner = origin.image, t.runner
     release.image_source = image
+    t.pull_login = origin.login  # a cluster's other nodes pull it themselves
     with t.progress.step(f"use image {image}", "build"):
         found, digests = runner.read(snapshot.image_id(image), snapshot.repo_digest(image))
         if found:

@@ -68,7 +68,7 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
         if not image:
             image = runner.read_one(snapshot.image_id(release.image)) or "<image id>"
             release.image_id = image
-        ship_everywhere(t, release.image, image)
+        ship_everywhere(t, release, image)
         config, env_text = runner.read(svc.image_config(image), _file(env_file))
         env = env_state.parse_env_file(env_text) if env_text else {}
         secret = f"{t.app}-env-v{release.number}-{random.token_hex(2)}"
@@ -288,14 +288,27 @@ class _Expired(Exception):
 
 # -- images ---------------------------------------------------------------------------------
 
-def ship_everywhere(t: Target, tag: str, image_id: str) -> None:
+def ship_everywhere(t: Target, release: Release, image_id: str) -> None:
     """Every node must have the release's image (by id, so Swarm never tries a registry).
-    Those that lack it pull it from a registry on the first host, bound to its loopback and
-    reached through this machine's SSH connections: only the layers a node lacks travel."""
+    An image from a registry (deploy --image) is pulled by each node that lacks it, with the
+    [registry] credentials; a built one is pulled from a registry on the first host, bound
+    to its loopback and reached through this machine's SSH connections: only the layers a
+    node lacks travel."""
+    tag = release.image
     missing = [n for n in t.nodes if not n.runner.read_one(snapshot.image_id(image_id))]
     if not missing:
         return
     runner = t.runner
+    if release.image_source not in ("", "server build", "local build"):
+        from .ship import pull_image
+
+        ref = release.image_source
+        with t.progress.step(f"pull {ref} on {len(missing)} more nodes", "ship"), \
+                ThreadPoolExecutor(max_workers=len(missing)) as pool:
+            for pulled in [pool.submit(pull_image, n.runner, ref, tag, t.pull_login)
+                           for n in missing]:
+                pulled.result()
+        return
     with t.progress.step(f"ship {tag} to {len(missing)} more nodes (the layers each lacks)",
                          "ship"), _registry(t) as port:
         name = f"127.0.0.1:{port}/{tag}"

@@ -44,6 +44,9 @@ class Target:
     #: with several [server] hosts: the other hosts' targets (their routers and routes);
     #: this one is the first host's, where the app's records live
     nodes: list[Target] = field(default_factory=list)
+    #: deploy --image in a cluster: (registry, user, password) each node logs in with to
+    #: pull it (None: no [registry] for that image)
+    pull_login: tuple[str, str, str] | None = None
 
     @property
     def cluster(self) -> bool:
