@@ -132,3 +132,37 @@ def test_every_backend_passes_unknown_acme_challenges_to_the_peer_routers() -> N
     frontend = text[text.index("frontend http"):text.index("frontend https")]
     # a passed-on challenge goes to this node's own client only: no loop between routers
     assert frontend.index("use_backend acme_here") < frontend.index("use_backend acme if")
+
+
+def test_a_node_is_named_as_written_or_by_its_address() -> None:
+    from dockyard.cluster import nodes
+    from dockyard.errors import DockyardError
+
+    cfg = parse_config(cluster_config())
+    assert nodes.entry_of(cfg, "ssh://root@10.0.0.2:2222") == "ssh://root@10.0.0.2:2222"
+    assert nodes.entry_of(cfg, "10.0.0.2") == "ssh://root@10.0.0.2:2222"
+    assert nodes.entry_of(cfg, "node-3") == "ssh://deploy@node-3"
+    with pytest.raises(DockyardError) as info:
+        nodes.entry_of(cfg, "10.0.0.9")
+    assert info.value.code == "DY080" and "ssh://root@10.0.0.1" in info.value.message
+
+
+def test_cluster_init_needs_several_hosts() -> None:
+    from dockyard.cluster import nodes
+    from dockyard.errors import DockyardError
+
+    one = parse_config('[app]\nname = "web"\n[server]\nhost = "ssh://root@10.0.0.1"\n')
+    with pytest.raises(DockyardError) as info:
+        nodes.init(one, None, print)  # type: ignore[arg-type]  # refused before connecting
+    assert info.value.code == "DY081"
+
+
+def test_one_server_routes_are_unchanged_and_cluster_routes_keep_their_settings() -> None:
+    one = rc.Route(app="web", slot=1, port=8080)
+    assert set(json.loads(one.to_json())) == {"app", "slot", "port", "domains", "health_path",
+                                              "health_interval_ms", "health_timeout_ms",
+                                              "servers", "tls", "site"}
+    many = rc.Route(app="web", slot=1, port=8080, cluster=True, response_timeout_ms=2500,
+                    servers={"slot01-web1": "tasks.web-web-v2-0a1b"})
+    text = rc.render([many], socket_gid=0)
+    assert "server slot01-web1 tasks.web-web-v2-0a1b:8080" in text
