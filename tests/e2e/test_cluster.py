@@ -70,6 +70,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
         # the third host already serves a one-server app: it keeps serving, with no failed
         # request, while its host joins the swarm and its router joins the cluster's app
         alone = hello_config(directory / "alone", name="alone", host=urls[2] or "")
+        alone.write_text(alone.read_text() + acme_proxy())  # the host's [proxy], as the cluster's
         dockyard(alone, "deploy")
         stop = directory / "stop-alone"
         before = subprocess.Popen(
