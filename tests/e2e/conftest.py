@@ -387,3 +387,10 @@ def wait_retired(app: str, seconds: float = 60) -> None:
         time.sleep(0.2)
     raise AssertionError(f"{app}'s old release was not retired within {seconds}s: "
                          f"{app_containers(app)}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The cluster test is the longest single test (minutes of steps that must run in
+    order): first in the collection, so pytest-xdist starts it at once and the other
+    workers share the rest meanwhile."""
+    items.sort(key=lambda item: 0 if "test_cluster.py" in item.nodeid else 1)
