@@ -20,7 +20,9 @@ from dockyard.errors import DockyardError
 from dockyard.host.command import Fact, Wait, fact
 from dockyard.host.runner import Runner
 from dockyard.host.spec import HostSpec
+from dockyard.router import api
 
+from . import services as svc
 from . import swarm
 
 
@@ -205,10 +207,8 @@ def wait_tasks_away(lead: Runner, node: swarm.Node, timeout: float = 120) -> Non
 
 def _router_slots(r: Runner, addresses: set[str]) -> list[tuple[str, str]]:
     """(backend, server) of this host's router slots that point at one of ``addresses``."""
-    from dockyard.router import api
-
     try:
-        text = r.api(api._call("show servers state", "read every slot's address", False))
+        text = r.api(api.show_all_servers_state())
     except DockyardError:
         return []  # no router on this host
     return [(s.backend, s.server) for s in api.parse_servers_state(text)
@@ -220,9 +220,6 @@ def drain(config: Config, runner: Runner, name: str, say: Callable[[str], None],
     """Every router stops sending new requests to the node's tasks and waits for those in
     flight; then Swarm moves the tasks (it starts them elsewhere); the routers' slots follow
     the tasks through Docker's DNS and take requests again once the new tasks are there."""
-    from dockyard.cluster import services as svc
-    from dockyard.router import api
-
     lead, node = node_of(config, runner, name)
     found: list[str] = lead.read_one(svc.task_addresses(node.id, ""))
     addresses = set(found)
@@ -257,7 +254,7 @@ def drain(config: Config, runner: Runner, name: str, say: Callable[[str], None],
             if not mine:
                 continue
             states = {(s.backend, s.server): s for s in api.parse_servers_state(
-                r.api(api._call("show servers state", "read every slot's address", False)))}
+                r.api(api.show_all_servers_state()))}
             if any((st := states.get(key)) is not None and st.address in addresses
                    for key in mine):
                 return None

@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
+from dockyard.cluster import swarm
 from dockyard.config.model import Config, ProxyConfig
 from dockyard.docker import networks
 from dockyard.errors import DockyardError
 from dockyard.host.command import Command
 from dockyard.host.runner import Runner
 from dockyard.host.spec import HostSpec
+from dockyard.router import api
 from dockyard.router import config as rc
 from dockyard.router.ensure import ensure_router
 from dockyard.router.writer import Writer
@@ -141,8 +143,6 @@ def _prepare_cluster(t: Target) -> None:
     """The swarm must be there (cluster init); the app's overlay network is created through
     the first host (a manager); then every host is prepared as one server is, its router
     joined to that network."""
-    from dockyard.cluster import swarm
-
     runner = t.runner
     seen, kind, members = runner.read(swarm.membership(), networks.driver(t.network),
                                       swarm.nodes())
@@ -171,8 +171,6 @@ def _set_peers(t: Target, peers: list[tuple[str, int]]) -> None:
     """The other nodes' routers, where this router passes on an ACME challenge its own
     client does not know (router/config.py, backend acme). Only what differs is sent; a
     router started by an earlier version has no peer slots (it answers its own only)."""
-    from dockyard.router import api
-
     runner = t.runner
     answer = runner.api(api.show_servers_state("acme"), check=False)
     current = {s.server: s for s in api.parse_servers_state(answer)}

@@ -48,6 +48,11 @@ def show_servers_state(backend: str) -> ApiCall:
     return _call(f"show servers state {backend}", "read the servers' addresses and names", False)
 
 
+def show_all_servers_state() -> ApiCall:
+    """Every backend's slots (a cluster drain finds the slots of a node's tasks by address)."""
+    return _call("show servers state", "read every slot's address and name", False)
+
+
 def show_map(path: str) -> ApiCall:
     return _call(f"show map {path}", "read the router's current host names", False)
 
