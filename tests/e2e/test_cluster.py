@@ -78,7 +78,7 @@ def cluster(tmp_path: Path, issuer_root: Path) -> Iterator[tuple[Path, list[str]
         before = subprocess.Popen(
             [*zd_probe(), "--url", f"http://{addrs[2]}:{PORT}/", "--host", "alone.test",
              "--post", "--max-seconds", "400", "--", "sh", "-c",
-             f"while [ ! -e {stop} ]; do sleep 0.2; done"],
+             until(stop)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         init = dockyard(cfg, "cluster", "init")
         assert init.stdout.count("joined as a manager") == 2, init.stdout
@@ -98,6 +98,8 @@ def cluster(tmp_path: Path, issuer_root: Path) -> Iterator[tuple[Path, list[str]
         dockyard(alone, "remove", "--yes")
         yield cfg, addrs
     finally:
+        if "stop" in locals():
+            stop.touch()  # the joining host's probe ends even when a step above failed
         try:
             if "cfg" in locals():
                 dockyard(cfg, "remove", "--yes", "--volumes", check=False)
@@ -159,6 +161,12 @@ def stop_file(tmp: Path) -> Path:
     return tmp / "stop"
 
 
+def until(stop: Path, seconds: int = 400) -> str:
+    """A probe's command: it ends when the test creates ``stop``, or after ``seconds`` when
+    a failed step never does (zd-probe waits for its command)."""
+    return f"i=0; while [ ! -e {stop} ] && [ $i -lt {seconds * 5} ]; do sleep 0.2; i=$((i+1)); done"
+
+
 def https_serial(addr: str, root: Path) -> str:
     """The serial of the certificate a node's router serves for DOMAIN (checked against
     Pebble's root)."""
@@ -188,7 +196,7 @@ def deploys_and_a_rollback_under_load_on_two_routers(cfg: Path, addrs: list[str]
             f'{cfg} && {sys.executable} -m dockyard -c {cfg} deploy || exit 1; done; '
             f'{sys.executable} -m dockyard -c {cfg} rollback')
     stop = stop_file(tmp_path)
-    second = probe(addrs[1], root, "sh", "-c", f"while [ ! -e {stop} ]; do sleep 0.2; done")
+    second = probe(addrs[1], root, "sh", "-c", until(stop))
     started = time.monotonic()
     first = result(probe(addrs[0], root, "sh", "-c", loop))
     print(f"three deploys and a rollback: {time.monotonic() - started:.1f}s")
@@ -225,7 +233,7 @@ def a_node_cut_off_under_load(cfg: Path, addrs: list[str], root: Path, tmp_path:
     through the other two routers all succeed; POSTs that were in flight to it are counted
     (and printed for the notes); Swarm runs three tasks on the two others within 60 s."""
     stop = stop_file(tmp_path)
-    wait_stop = ["sh", "-c", f"while [ ! -e {stop} ]; do sleep 0.2; done"]
+    wait_stop = ["sh", "-c", until(stop)]
     gets = [probe(addr, root, *wait_stop, post=False) for addr in addrs[:2]]
     posts = probe(addrs[0], root, *wait_stop)
     time.sleep(3)
