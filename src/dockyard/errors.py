@@ -50,6 +50,7 @@ CODES: dict[str, tuple[str, int]] = {
     "DY055": ("the app has not been deployed yet", 1),
     "DY056": ("the image build failed", 1),
     "DY057": ("no such process", 2),
+    "DY058": ("a scheduled job could not run now", 1),
     "DY060": ("no such accessory", 2),
     "DY061": ("an accessory did not become ready", 1),
     "DY062": ("a secret an accessory needs is not set", 1),

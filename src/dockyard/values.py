@@ -246,9 +246,76 @@ def backup_id(text: str) -> str:
     return text
 
 
+def timezone(text: object) -> str:
+    """An IANA time zone name ("Europe/Paris", "UTC") this machine knows."""
+    import zoneinfo
+
+    if not isinstance(text, str) or text not in zoneinfo.available_timezones() | {"UTC"}:
+        raise ValueError(f"{shown(text)} is not a time zone; write an IANA name such as "
+                         '"Europe/Paris" or "UTC"')
+    return text
+
+
+# -- destinations -----------------------------------------------------------------------------
+
+_DESTINATION = re.compile(r"[a-z](?:[a-z0-9-]{0,18}[a-z0-9])?")
+
+
+def destination(text: str) -> str:
+    """A destination (``-d staging``): it names a file and suffixes the app's name."""
+    if not _DESTINATION.fullmatch(text):
+        raise ValueError("not a destination name; use lowercase letters, digits and dashes, "
+                         'at most 20, e.g. "staging"')
+    return text
+
+
+# -- resources --------------------------------------------------------------------------------
+
+_MEMORY = re.compile(r"([1-9][0-9]{0,9})([kmg])")
+_MEMORY_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def memory(value: object) -> str:
+    """A memory limit as Docker reads it ("512m", "2g"): at least 6m, Docker's own minimum."""
+    text = value.strip().lower() if isinstance(value, str) else ""
+    m = _MEMORY.fullmatch(text.removesuffix("b") if text.endswith(("kb", "mb", "gb")) else text)
+    if m is None:
+        raise ValueError(f"{shown(value)} is not a memory size; write a number and a unit "
+                         'k, m or g, e.g. "512m" or "2g"')
+    if int(m.group(1)) * _MEMORY_UNITS[m.group(2)] < 6 << 20:
+        raise ValueError(f"{shown(value)} is below Docker's minimum of 6m; write e.g. \"256m\"")
+    return f"{m.group(1)}{m.group(2)}"
+
+
+def cpus(value: object) -> float:
+    """A CPU limit: a share of cores, 0.01 to 256 ("0.5" is half a core)."""
+    try:
+        number = float(value) if isinstance(value, int | float | str) and \
+            not isinstance(value, bool) else -1.0
+    except ValueError:
+        number = -1.0
+    if not 0.01 <= number <= 256:
+        raise ValueError(f"{shown(value)} is not a CPU limit; write a number of cores from "
+                         "0.01 to 256, e.g. 0.5 (half a core) or 2")
+    return round(number, 2)
+
+
+def limits(memory_limit: str | None, cpu_limit: float | None, *, swarm: bool = False) -> list[str]:
+    """Docker's options for the limits (``docker run``, or ``docker service create``)."""
+    out = []
+    if memory_limit:
+        # no swap beyond the limit: the limit is the memory the container gets
+        out += [f"--limit-memory={memory_limit}"] if swarm else [
+            f"--memory={memory_limit}", f"--memory-swap={memory_limit}"]
+    if cpu_limit:
+        out.append(f"--limit-cpu={cpu_limit:g}" if swarm else f"--cpus={cpu_limit:g}")
+    return out
+
+
 # -- cron -------------------------------------------------------------------------------------
 
-SCHEDULE_WORDS = {"hourly": "0 * * * *", "daily": "0 3 * * *", "weekly": "0 3 * * 0"}
+SCHEDULE_WORDS = {"hourly": "0 * * * *", "daily": "0 3 * * *", "weekly": "0 3 * * 0",
+                  "monthly": "0 3 1 * *", "yearly": "0 3 1 1 *"}
 #: (name, lowest, highest) of the five fields, as cron reads them
 CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
                ("weekday", 0, 7))
@@ -258,8 +325,8 @@ _CRON_ITEM = re.compile(r"(?:\*|(?P<a>[0-9]{1,2})(?:-(?P<b>[0-9]{1,2}))?)(?:/(?P
 def cron_schedule(value: str) -> str:
     """Five cron fields, each within its range (busybox crond silently never runs a line
     with 99 in it), or hourly/daily/weekly."""
-    accepted = ('write hourly, daily, weekly, or five cron fields such as "30 2 * * *" '
-                "(minute hour day month weekday)")
+    accepted = ('write hourly, daily, weekly, monthly, yearly, or five cron fields such as '
+                '"30 2 * * *" (minute hour day month weekday)')
     if not isinstance(value, str) or len(value) > 200:
         raise ValueError(f"{shown(value)} is not a schedule; {accepted}")
     word = value.strip().lstrip("@")
@@ -330,6 +397,8 @@ AccessoryName = Annotated[str, BeforeValidator(_str_only), AfterValidator(access
 Domain = Annotated[str, BeforeValidator(_str_only), AfterValidator(domain)]
 EnvKey = Annotated[str, BeforeValidator(_str_only), AfterValidator(env_key)]
 ImageRef = Annotated[str, BeforeValidator(_str_only), AfterValidator(image_ref)]
+Memory = Annotated[str, BeforeValidator(memory)]
+Cpus = Annotated[float, BeforeValidator(cpus)]
 CronSchedule = Annotated[str, BeforeValidator(_str_only), AfterValidator(cron_schedule)]
 RegistryHost = Annotated[str, BeforeValidator(_str_only), AfterValidator(registry_host)]
 ArgvWord = Annotated[str, AfterValidator(argv_word)]

@@ -214,14 +214,15 @@ def test_the_crontab_runs_the_same_backup_script_with_keep(tmp_path: Path) -> No
     assert lines == ["0 3 * * * sh /var/lib/dockyard/apps/shop/cron/scheduled.sh db shop db "
                      "postgres shop-db scheduled 3 busybox:1.36"]
     assert "%" not in tab  # cron would turn % into a newline
-    files = cron.files(accs, "busybox:1.36")
+    files = cron.files("shop", accs, "busybox:1.36")
     assert files["cron/backup.sh"] == scripts.source("backup").encode()  # the same script
     assert cron.wanted(accs) and not cron.wanted([a for a in accs if a.name == "cache"])
     run = cron.run("shop", "busybox:1.36", "abc").argv
     assert "--volume=/var/run/docker.sock:/var/run/docker.sock" in run
-    assert "--network=none" in run
+    assert "--network=bridge" in run  # [notify] webhook
     assert "--label=dockyard.role=cron" in run
-    assert cron.config_hash(accs, "busybox:1.36") != cron.config_hash(accs, "docker:cli")
+    assert cron.config_hash("shop", accs, "busybox:1.36") != cron.config_hash("shop", accs,
+                                                                    "docker:cli")
 
 
 def test_ready_checks_per_type(tmp_path: Path) -> None:

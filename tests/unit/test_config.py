@@ -61,7 +61,7 @@ def test_minimal_file_gets_every_default() -> None:
 
 def test_the_documented_example_is_valid() -> None:
     cfg = parse_config(FULL)
-    assert cfg.processes == {"worker": ["python", "worker.py"]}
+    assert cfg.processes["worker"].command == ["python", "worker.py"]
     assert cfg.release.command == ["python", "manage.py", "migrate"]
     assert cfg.build.args == {"KEY": "value"}
     assert cfg.proxy_keys_set() == {"http_port", "https_port", "router_image", "tools_image"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dockyard import scripts
+from dockyard import scripts, values
 from dockyard.docker.containers import LOG_OPTS
 from dockyard.host.command import Command, Fact, change, fact, query
 
@@ -34,7 +34,9 @@ def run(acc: Accessory, config_hash: str) -> Command:
             f"--label=dockyard.accessory.type={acc.kind}",
             f"--label=dockyard.config={config_hash}",
             f"--network={acc.network}", f"--network-alias={acc.name}",
-            "--init", "--restart=unless-stopped", *LOG_OPTS, f"--env-file={acc.env_file}"]
+            "--init", "--restart=unless-stopped",
+            *values.limits(acc.config.memory, acc.config.cpus), *LOG_OPTS,
+            f"--env-file={acc.env_file}"]
     for m in acc.mounts():
         argv.append(f"--volume={m.arg}")
     for up in acc.uploads():

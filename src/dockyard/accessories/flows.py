@@ -177,30 +177,31 @@ def ensure_for_deploy(site: Site) -> None:
 
 
 def update_schedule(site: Site, *, without: str | None = None) -> None:
-    """The backup scheduler matches the config: (re)created when its schedule changed,
-    removed when no accessory has one."""
+    """The scheduler (backups and [cron] jobs) matches the config: (re)created when a
+    schedule changed, removed when nothing is scheduled."""
     runner = site.runner
     accs = [a for a in site.all() if a.name != without]
+    jobs = site.config.cron
     current = site.snap.cron
-    if not cron.wanted(accs):
+    if not cron.wanted(accs, jobs):
         if current is not None:
             runner.change(cron.remove(site.app))
             site.snap.cron = None
         return
-    digest = cron.config_hash(accs, site.tools_image)
+    digest = cron.config_hash(site.app, accs, site.tools_image, jobs)
     if current is not None and current == (digest, "running"):
         return
     ensure_tools(site)
     changes: list[Command] = []
-    able = runner.probe(f"{site.tools_image} has crond, a docker client and tar",
+    able = runner.probe(f"{site.tools_image} has crond, a docker client, tar and wget",
                         lambda: runner.read_one(cron.tools_check(site.tools_image)),
-                        planned=True, why="scheduled backups need all three")
+                        planned=True, why="scheduled backups and jobs need them")
     if not able:
         raise DockyardError(
-            "DY069", f"[proxy] tools_image {site.tools_image} has no crond, docker client or "
-            "tar, which scheduled backups need; set tools_image = \"docker:27-cli\" (or an image "
-            "with all three) and run: dockyard router apply")
-    changes.append(cron.write(site.app, accs, site.tools_image))
+            "DY069", f"[proxy] tools_image {site.tools_image} lacks crond, a docker client, "
+            "tar or wget, which scheduled backups and jobs need; set tools_image = "
+            "\"docker:27-cli\" (or an image with all of them) and run: dockyard router apply")
+    changes.append(cron.write(site.app, accs, site.tools_image, jobs))
     if current is not None:
         changes.append(cron.remove(site.app))
     changes.append(cron.run(site.app, site.tools_image, digest))

@@ -138,6 +138,8 @@ class Accessory:
             "files": {name: hashlib.sha256(body).hexdigest()
                       for name, body in sorted(self.read_uploads().items())},
         }
+        if self.config.memory or self.config.cpus:  # absent: the hash of earlier versions
+            data["limits"] = f"{self.config.memory}/{self.config.cpus}"
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def publish(self) -> str | None:

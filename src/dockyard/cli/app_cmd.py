@@ -8,6 +8,8 @@ stderr.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +26,7 @@ from dockyard.deploy.remove import remove_app
 from dockyard.deploy.status import app_view
 from dockyard.docker import containers as ctr
 from dockyard.errors import DockyardError
+from dockyard.notify import Notifier
 from dockyard.state import audit
 from dockyard.state import lock as locks
 from dockyard.state.releases import read_state
@@ -54,6 +57,38 @@ def _summary(obj: AppContext, result: flows.Result, verb: str) -> None:
         obj.err.print(result.summary(cfg.app.name), markup=False)
 
 
+@contextmanager
+def _notified(obj: AppContext, action: str) -> Iterator[dict[str, object]]:
+    """Notifications: ACTION.started (deploys), .succeeded with what the block put in the dict,
+    .failed with the error; never under --dry-run. Waits for the sends at most the timeout."""
+    cfg = obj.config()
+    if obj.dry_run or not (cfg.notify.webhook or cfg.notify.command):
+        yield {}
+        return
+    runner = obj.runner()
+    notifier = Notifier(cfg.notify, cfg.app.name, runner.host.label, runner.redact,
+                        obj.destination)
+    if action == "deploy":
+        notifier.send("deploy.started")
+    done: dict[str, object] = {}
+    try:
+        yield done
+    except DockyardError as exc:
+        notifier.send(f"{action}.failed", error=exc.code, message=exc.message)
+        raise
+    except BaseException as exc:
+        notifier.send(f"{action}.failed", error=type(exc).__name__,
+                      message="interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc))
+        raise
+    else:
+        notifier.send(f"{action}.succeeded", **done)
+    finally:
+        notifier.close()
+        if obj.verbose:
+            for event, target, outcome in notifier.results:
+                obj.err.print(f"notify: {event} to the {target}: {outcome}")
+
+
 def deploy(
     ctx: typer.Context,
     image: Annotated[str | None, typer.Option(
@@ -70,8 +105,11 @@ def deploy(
             image = values.image_ref(image)
         except ValueError as exc:
             raise DockyardError("DY005", f"--image: {exc}") from None
-    result = flows.deploy(obj.runner(), obj.config(), _config_dir(obj), _progress(obj),
-                          image=image)
+    with _notified(obj, "deploy") as done:
+        result = flows.deploy(obj.runner(), obj.config(), _config_dir(obj), _progress(obj),
+                              image=image)
+        done.update(release=result.release.name, seconds=round(result.seconds, 1),
+                    urls=result.urls, image=result.release.image_source or None)
     _summary(obj, result, "deploy")
 
 
@@ -88,7 +126,10 @@ def rollback(
             number = values.release_number(release)
         except ValueError as exc:
             raise DockyardError("DY005", str(exc)) from None
-    result = flows.rollback(obj.runner(), obj.config(), _progress(obj), number)
+    with _notified(obj, "rollback") as done:
+        result = flows.rollback(obj.runner(), obj.config(), _progress(obj), number)
+        done.update(release=result.release.name, seconds=round(result.seconds, 1),
+                    urls=result.urls, rollback_of=result.release.rollback_of)
     _summary(obj, result, "rollback")
 
 
@@ -185,12 +226,13 @@ def _known_process(obj: AppContext, process: str) -> None:
                             f"{cfg.app.name}; its processes: {known}")
 
 
-def _containers(obj: AppContext, process: str) -> list[ctr.Listed]:
+def _containers(obj: AppContext, process: str,
+                states: tuple[str, ...] = ("running",)) -> list[ctr.Listed]:
     _known_process(obj, process)
     runner = obj.runner()
     app = obj.config().app.name
     everything = runner.read_one(ctr.list_app(app))
-    listed = [c for c in everything if c.process == process and c.running]
+    listed = [c for c in everything if c.process == process and c.state in states]
     if not listed:
         known = sorted({c.process for c in everything if c.process and c.process != "release"})
         raise DockyardError("DY057", f"{app} has no running {process!r} process on "
@@ -221,7 +263,11 @@ def logs(
         code = runner.host.interactive(svc.logs(found[0].service, tail=lines, follow=follow),
                                        tty=False)
         raise typer.Exit(code)
-    container = _containers(obj, process)[0]
+    listed = _containers(obj, process, ("running", "restarting"))  # restarting: it crashed
+    container = listed[0]
+    kills = obj.runner().read_one(ctr.memory_kills([c.name for c in listed]))
+    for kill in kills.values():  # the logs end where the kernel killed it: say so
+        obj.err.print(f"{kill.name} was {kill.describe()}")
     cmd = ctr.logs(container.name, tail=lines, follow=follow)
     code = obj.runner().host.interactive(list(cmd.argv), tty=False)
     raise typer.Exit(code)

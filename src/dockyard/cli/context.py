@@ -35,6 +35,7 @@ def group(help: str) -> typer.Typer:
 @dataclass
 class AppContext:
     config_path: Path = Path("dockyard.toml")
+    destination: str | None = None
     dry_run: bool = False
     verbose: bool = False
     json: bool = False
@@ -53,7 +54,7 @@ class AppContext:
 
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(self.config_path)
+            self._config = load_config(self.config_path, self.destination)
         return self._config
 
     def host(self) -> Host:
@@ -149,7 +150,7 @@ RAW_ARGS: list[str] = []
 
 
 #: Global options that take a value (hoisted to the front of RAW_ARGS by main).
-_VALUED = ("-c", "--config")
+_VALUED = ("-c", "--config", "-d", "--destination")
 
 
 def passthrough(path: list[str], args: list[str]) -> tuple[list[str], list[str]]:

@@ -18,6 +18,7 @@ from dockyard.cli import (
     cluster_cmd,
     config_cmd,
     context,
+    cron_cmd,
     domains_cmd,
     env_cmd,
     proxy_cmd,
@@ -71,9 +72,14 @@ def root(
     json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output where "
                                            "the output is data.")] = False,
     explain: Annotated[bool, typer.Option("--explain", hidden=True)] = False,
+    destination: Annotated[str | None, typer.Option(
+        "--destination", "-d", metavar="NAME",
+        help="Another copy of the app, e.g. staging: dockyard.NAME.toml merged over "
+        "dockyard.toml; its own name (APP-NAME), releases, env and lock.")] = None,
 ) -> None:
     """Global options are accepted before or after the subcommand."""
-    ctx.obj = AppContext(config_path=config, dry_run=dry_run or explain, verbose=verbose,
+    ctx.obj = AppContext(config_path=config, destination=destination,
+                         dry_run=dry_run or explain, verbose=verbose,
                          json=json_out, explain=explain, started=dockyard.take_start())
     ctx.call_on_close(ctx.obj.close)
 
@@ -110,6 +116,7 @@ app.command("config")(config_cmd.show_config)
 app.command("init")(config_cmd.init)
 app.add_typer(server_cmd.app, name="server")
 app.add_typer(cluster_cmd.app, name="cluster")
+app.add_typer(cron_cmd.app, name="cron")
 app.add_typer(router_cmd.app, name="router")
 proxy_cmd.app.command("snippet")(proxy_cmd.snippet)
 app.add_typer(proxy_cmd.app, name="proxy")
@@ -117,7 +124,8 @@ app.add_typer(site_cmd.app, name="site")
 
 #: Global options and whether they take a value. Moved to the front of argv so they work
 #: after the subcommand too (`dockyard server check -v`), as users of git and kubectl expect.
-GLOBAL_OPTIONS = {"-c": True, "--config": True, "--dry-run": False, "-v": False,
+GLOBAL_OPTIONS = {"-c": True, "--config": True, "-d": True, "--destination": True,
+                  "--dry-run": False, "-v": False,
                   "--verbose": False, "--json": False, "--explain": False}
 
 #: What `dockyard explain` knows how to explain (any command with a plan works).

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import secrets as random
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dockyard.docker.containers import LOG_OPTS
 from dockyard.host.command import Answer, Command, Fact, change, fact
@@ -82,6 +82,7 @@ class ServiceSpec:
     secret: str
     command: list[str]  # the full command after the wrapper: entrypoint + cmd
     stop_grace: float = 10.0
+    limits: list[str] = field(default_factory=list)  # --limit-memory=..., --limit-cpu=...
 
 
 def create(spec: ServiceSpec, why: str) -> Command:
@@ -93,7 +94,7 @@ def create(spec: ServiceSpec, why: str) -> Command:
          f"--replicas={spec.replicas}", "--endpoint-mode=dnsrr", f"--network={spec.network}",
          "--restart-condition=any", "--restart-delay=1s", "--init",
          f"--stop-grace-period={round(spec.stop_grace)}s",
-         f"--secret=source={spec.secret},target={SECRET_TARGET},mode=0444",
+         f"--secret=source={spec.secret},target={SECRET_TARGET},mode=0444", *spec.limits,
          "--no-resolve-image", *LOG_OPTS, "--entrypoint=/bin/sh", "--", spec.image,
          "-c", WRAPPER, SECRET_TARGET, *spec.command], why)
 

@@ -19,6 +19,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from dockyard import values
 from dockyard.config.model import Config
 from dockyard.errors import ConfigError
 from dockyard.values import LocatedError, shown
@@ -28,8 +29,33 @@ MAX_LINES = 8
 MAX_BYTES = 1 << 20
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate ``path``; raise ConfigError with a short, precise message."""
+def load_config(path: Path, destination: str | None = None) -> Config:
+    """Read and validate ``path``; raise ConfigError with a short, precise message. With a
+    ``destination`` (``-d staging``), ``dockyard.staging.toml`` next to it is merged over it
+    (tables key by key, other values replaced), as Kamal's destinations are; the app's name
+    gets the destination as suffix unless that file sets [app] name."""
+    text = _read(path)
+    if destination is None:
+        return parse_config(text, path)
+    try:
+        values.destination(destination)
+    except ValueError as exc:
+        raise ConfigError("DY005", f"-d {shown(destination, 40)}: {exc}") from None
+    overlay_path = destination_path(path, destination)
+    if not overlay_path.exists():
+        raise ConfigError("DY001", f"{_name(overlay_path)}: no such file; -d {destination} "
+                          f"reads it merged over {path.name}: write there what differs for "
+                          f"{destination} (e.g. [server] host, [web] domains, [env])")
+    return parse_config(text, path, overlay=(_read(overlay_path), overlay_path),
+                        destination=destination)
+
+
+def destination_path(path: Path, destination: str) -> Path:
+    """``dockyard.toml`` -> ``dockyard.staging.toml`` (the same directory)."""
+    return path.with_name(f"{path.stem}.{destination}{path.suffix or '.toml'}")
+
+
+def _read(path: Path) -> str:
     try:
         if path.stat().st_size > MAX_BYTES:
             raise ConfigError("DY006", f"{_name(path)}: larger than 1 MiB; is this really a "
@@ -47,23 +73,41 @@ def load_config(path: Path) -> Config:
         raise ConfigError("DY006", f"{_name(path)}: {what}; pass the path of your "
                           "dockyard.toml with -c PATH") from None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ConfigError("DY002", f"{_name(path)}: line {line}, column {column}: a byte that is "
                           "not UTF-8 (the file must be UTF-8 text); save it as UTF-8") from None
-    return parse_config(text, path)
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into ``base``: tables key by key, everything else replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _has(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    here: Any = data
+    for part in loc:
+        if not isinstance(here, dict) or part not in here:
+            return False
+        here = here[part]
+    return True
 
 
 def _name(path: Path | str) -> str:
     return shown(str(path), 120)[1:-1]
 
 
-def parse_config(text: str, path: Path | str = "dockyard.toml") -> Config:
-    name = _name(path)
+def _toml(text: str, name: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             "DY002",
@@ -73,10 +117,27 @@ def parse_config(text: str, path: Path | str = "dockyard.toml") -> Config:
     except RecursionError:
         raise ConfigError("DY002", f"{name}: arrays or tables are nested too deeply to be a "
                           "dockyard.toml; fix the TOML syntax") from None
+
+
+def parse_config(text: str, path: Path | str = "dockyard.toml", *,
+                 overlay: tuple[str, Path | str] | None = None,
+                 destination: str | None = None) -> Config:
+    name = _name(path)
+    data = _toml(text, name)
+    sources = [(text, name, data)]
+    if overlay is not None:
+        over_name = _name(overlay[1])
+        over = _toml(overlay[0], over_name)
+        sources.insert(0, (overlay[0], over_name, over))  # an error in it is named there
+        data = merge(data, over)
+        app = data.get("app")
+        if destination and isinstance(app, dict) and isinstance(app.get("name"), str) and \
+                not _has(over, ("app", "name")):
+            data["app"] = {**app, "name": f"{app['name']}-{destination}"}
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(exc, text, name) from None
+        raise _config_error(exc, sources) from None
     except RecursionError:
         raise ConfigError("DY003", f"{name}: values are nested too deeply; a dockyard.toml "
                           "holds tables, lists and plain values") from None
@@ -92,8 +153,15 @@ def _toml_message(exc: tomllib.TOMLDecodeError) -> str:
     return shown(message, 200)[1:-1]
 
 
-def _config_error(exc: ValidationError, text: str, path: str) -> ConfigError:
-    described = [_describe(err, text, path) for err in exc.errors()]
+def _config_error(exc: ValidationError,
+                  sources: list[tuple[str, str, dict[str, Any]]]) -> ConfigError:
+    """``sources``: (text, name, data) of each file, the one merged last first: an error is
+    named in the file that wrote the key."""
+    described = []
+    for err in exc.errors():
+        loc = location(err)
+        text, path, _ = next((s for s in sources if _has(s[2], loc)), sources[-1])
+        described.append(_describe(err, text, path))
     # in file order, so the person can fix them top to bottom
     described.sort(key=lambda item: item[0] if item[0] is not None else 1 << 30)
     lines = [line for _, line in described]

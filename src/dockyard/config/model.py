@@ -28,11 +28,13 @@ from dockyard.config.duration import duration
 from dockyard.values import (
     AccessoryName,
     ArgvWord,
+    Cpus,
     CronSchedule,
     Domain,
     EnvKey,
     ImageRef,
     LocatedError,
+    Memory,
     ProcessName,
 )
 
@@ -324,8 +326,18 @@ class WebConfig(Section):
     )
     replicas: int | None = Field(
         default=None, strict=True, ge=1, le=16,
-        description="With several [server] hosts: how many web tasks run (spread over the "
-        "nodes); one per node when absent. One server runs one web container.",
+        description="How many web containers serve at once; the router balances over them "
+        "and a deploy replaces them all with no failed request. One on one server when "
+        "absent; with several [server] hosts, one per node.",
+    )
+    memory: Memory | None = Field(
+        default=None,
+        description='Memory limit of each web container, e.g. "512m" or "1g" (Docker\'s '
+        "--memory); a container that exceeds it is killed, and status and logs say so.",
+    )
+    cpus: Cpus | None = Field(
+        default=None,
+        description="CPU limit of each web container in cores, e.g. 0.5 (Docker's --cpus).",
     )
 
     @field_validator("domains")
@@ -342,6 +354,64 @@ class WebConfig(Section):
     @classmethod
     def _healthcheck(cls, value: str) -> str:
         return _health_path(value)
+
+
+def _process(value: Any) -> Any:
+    """``worker = ["python", "worker.py"]`` is short for ``[processes.worker] command = ...``."""
+    return {"command": value} if isinstance(value, list | str) else value
+
+
+class ProcessConfig(Section):
+    """An extra long-running process of the app's image, not routed (a worker, a queue)."""
+
+    command: Command = Field(description='What it runs, e.g. ["python", "worker.py"].')
+    replicas: int = Field(
+        default=1, strict=True, ge=1, le=16,
+        description="How many containers of it run at once.")
+    memory: Memory | None = Field(
+        default=None, description='Memory limit of each container, e.g. "256m".')
+    cpus: Cpus | None = Field(
+        default=None, description="CPU limit of each container in cores, e.g. 0.5.")
+
+
+ProcessEntry = Annotated[ProcessConfig, BeforeValidator(_process)]
+
+
+class CronJobConfig(Section):
+    """A scheduled job: a one-off container of the live release, run on the server."""
+
+    schedule: CronSchedule = Field(
+        description='When, in the server\'s time zone (or timezone): five cron fields such as '
+        '"*/10 * * * *", or hourly, daily (03:00), weekly, monthly, yearly ("@hourly" too).')
+    command: Command = Field(description='What runs, e.g. ["python", "manage.py", "clearsessions"].')
+    timeout: duration("1s", "7d") = Field(  # type: ignore[valid-type]
+        default=3600.0,
+        description="A run still going after this long is stopped (and counted as failed).")
+    timezone: Annotated[str, BeforeValidator(values.timezone)] | None = Field(
+        default=None,
+        description='The time zone the schedule is read in, e.g. "Europe/Paris"; the '
+        "server's when absent.")
+    keep: int = Field(
+        default=20, ge=1, le=1000, strict=True,
+        description="How many runs keep their output and exit code on the server.")
+
+
+class NotifyConfig(Section):
+    """Where deploy, rollback, backup, certificate and job events are sent (docs/notify.md)."""
+
+    webhook: Annotated[str, AfterValidator(_url)] | None = Field(
+        default=None,
+        description='A JSON body is POSTed here, e.g. "https://hooks.example.com/dockyard": '
+        "by this machine for deploys and rollbacks, by the server for what happens without "
+        "it (a scheduled job or backup failed). Its address is kept on the server, mode 0600.")
+    command: Command | None = Field(
+        default=None,
+        description='Run on this machine for deploys and rollbacks, with the same JSON on '
+        'stdin, e.g. ["notify-send", "dockyard"].')
+    timeout: duration("1s", "1m") = Field(  # type: ignore[valid-type]
+        default=5.0,
+        description="How long a webhook or command may take; a deploy never waits longer "
+        "for them, and never fails because of them.")
 
 
 class ReleaseConfig(Section):
@@ -545,6 +615,10 @@ class AccessoryConfig(Section):
         default=None,
         description='Scheduled backups, e.g. { schedule = "daily", keep = 7 }.',
     )
+    memory: Memory | None = Field(
+        default=None, description='Memory limit, e.g. "1g" (Docker\'s --memory).')
+    cpus: Cpus | None = Field(
+        default=None, description="CPU limit in cores, e.g. 1.5 (Docker's --cpus).")
 
     @field_validator("port", mode="before")
     @classmethod
@@ -618,13 +692,20 @@ class Config(Section):
     registry: RegistryConfig | None = Field(
         default=None, description="Credentials for a private registry the images come from.")
     web: WebConfig = Field(default_factory=WebConfig, description="The routed web process.")
-    processes: dict[ProcessName, Command] = Field(
+    processes: dict[ProcessName, ProcessEntry] = Field(
         default_factory=dict,
         description='Extra long-running processes of the same image, not routed, e.g. '
-        'worker = ["python", "worker.py"].',
+        'worker = ["python", "worker.py"], or a table [processes.worker] with command, '
+        "replicas, memory and cpus.",
     )
     release: ReleaseConfig = Field(
         default_factory=ReleaseConfig, description="The release task (migrations)."
+    )
+    cron: dict[ProcessName, CronJobConfig] = Field(
+        default_factory=dict,
+        description="Scheduled jobs, one table each: [cron.clear-sessions]. Each run is a "
+        "one-off container of the live release (env and network included), started on the "
+        "server by a small cron container, never two runs of one job at once.",
     )
     env: dict[EnvKey, EnvValue] = Field(
         default_factory=dict,
@@ -632,6 +713,8 @@ class Config(Section):
         "through `dockyard env set KEY -` instead; the server's values win over these.",
     )
     deploy: DeployConfig = Field(default_factory=DeployConfig, description="Switch timing.")
+    notify: NotifyConfig = Field(
+        default_factory=NotifyConfig, description="Notifications of deploys and failures.")
     proxy: ProxyConfig = Field(
         default_factory=ProxyConfig, description="Server-wide router settings."
     )

@@ -149,7 +149,7 @@ def _deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress
     with locked(runner, config, progress, "deploy") as t:
         with progress.step("prepare the server", "prepare"):
             prepare(t)
-        if config.accessories or t.snap.cron is not None:
+        if config.accessories or config.cron or t.snap.cron is not None:
             site = accessories.from_target(t, config_dir)
             accessories.ensure_for_deploy(site)
         git = builder.git_info(config_dir)
@@ -277,7 +277,11 @@ def _release(t: Target, release: Release, *, config_dir: Path | None = None,
             release.image_source = "server build"
         record = {**(files or {}), f"releases/v{release.number}.json": release.to_json(),
                   f"env/v{release.number}.env": env_state.format_env(merged).encode(),
-                  f"env/v{release.number}.server": env_state.format_env(server).encode()}
+                  f"env/v{release.number}.server": env_state.format_env(server).encode(),
+                  # where the server sends what happens without this machine (scripts/notify.sh)
+                  "notify.url": (config.notify.webhook or "").encode(),
+                  # how many releases `server prune` keeps for rollback
+                  "keep": f"{config.deploy.keep_releases}\n".encode()}
         before.insert(0, write_files(t.app_dir, record, f"record {release.name} (pending) and "
                                      "its environment, readable only by you",
                                      label=f"<{release.name} record and env snapshot>",

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from dockyard import scripts
+from dockyard import scripts, values
 from dockyard.accessories.cron import DOCKER_SOCKET
 from dockyard.certs import acme
 from dockyard.docker import containers as ctr
@@ -88,15 +88,23 @@ class Switched:
     timings: dict[str, float]
 
 
+def web_replicas(t: Target) -> int:
+    """[web] replicas on one server (one when absent)."""
+    return t.config.web.replicas or 1
+
+
 def specs(t: Target, release: Release, env_file: str | None) -> list[ctr.ContainerSpec]:
-    """The web container first, then one per [processes] entry."""
+    """The web containers first ([web] replicas), then one per [processes] entry and
+    replica."""
     cfg = t.config
     out = [ctr.ContainerSpec(t.app, "web", release.number, release.image, t.network,
                              ctr.container_name(t.app, "web", release.number), env_file,
-                             cfg.web.command)]
+                             cfg.web.command, limits=values.limits(cfg.web.memory, cfg.web.cpus))
+           for _ in range(web_replicas(t))]
     out += [ctr.ContainerSpec(t.app, name, release.number, release.image, t.network,
-                              ctr.container_name(t.app, name, release.number), env_file, command)
-            for name, command in sorted(cfg.processes.items())]
+                              ctr.container_name(t.app, name, release.number), env_file,
+                              proc.command, limits=values.limits(proc.memory, proc.cpus))
+            for name, proc in sorted(cfg.processes.items()) for _ in range(proc.replicas)]
     return out
 
 
@@ -119,19 +127,22 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
     timings: dict[str, float] = {}
     view = RouterView.read(t, route.backend)
     containers = specs(t, release, env_file)
-    web, procs = containers[0], containers[1:]
+    count = web_replicas(t)
+    webs, procs = containers[:count], containers[count:]
+    web = webs[0]
     try:
-        server = free_server(t, view, route)
+        servers = free_servers(t, view, route, count)
     except DockyardError as exc:
         if exc.code != "DY040" or not t.snap.retiring:
             raise
         # every slot is taken, some by releases still draining: their retirements finish
         # first (at most drain_timeout + stop_timeout), then their slots are free
         view = _wait_for_retirements(t, route.backend)
-        server = free_server(t, view, route)
+        servers = free_servers(t, view, route, count)
 
     started = clock.now()
-    title = f"start {web.name}" + (f" and {len(procs)} more" if procs else "")
+    title = f"start {web.name}" + (f" and {len(containers) - 1} more" if len(containers) > 1
+                                   else "")
     with progress.step(title, "boot"):
         first = [*before]
         if release_command is not None:
@@ -142,34 +153,37 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
                     + ("passes its health check" if spec.process == "web" else "stays up")),
             if_fails="the new containers are removed; the release that serves now keeps "
             "serving") for spec in containers]
-        first.append(ctr.address(web.name, t.network).command)
+        first += [ctr.address(w.name, t.network).command for w in webs]
         try:
             results = runner.change_all(first)
         except CommandFailed as exc:
-            _abandon(t, [c.name for c in containers], route.backend, None)
+            _abandon(t, [c.name for c in containers], route.backend, [])
             raise release_failed(runner, release_command, exc) from None
         if release_command is not None:
             ran = results[len(before)]
             timings["release"] = ran.duration
             if runner.verbose and ran.out.strip():
                 progress.note(runner.redact(ran.out.rstrip()))
-        address = results[-1].out.strip() if results[-1].ok else ""
+        addresses = [r.out.strip() if r.ok else "" for r in results[len(results) - count:]]
     up_since = clock.now()  # the processes started at the end of that round trip
+    placed = list(zip(servers, webs, strict=True))
+    names = ", ".join(w.name for w in webs) if count <= 3 else f"{count} web containers"
     try:
-        with progress.step(f"wait until the router reports {web.name} healthy", "healthy"):
-            _add_to_router(t, route, server, address or PLANNED_ADDRESS, web.name)
-            _wait_ready(t, route.backend, server, web, procs, up_since)
+        with progress.step(f"wait until the router reports {names} healthy", "healthy"):
+            for (server, spec), address in zip(placed, addresses, strict=True):
+                _add_to_router(t, route, server, address or PLANNED_ADDRESS, spec.name)
+            _wait_ready(t, route.backend, placed, procs, up_since)
     except BaseException:
-        _abandon(t, [c.name for c in containers], route.backend, server)
+        _abandon(t, [c.name for c in containers], route.backend, servers)
         raise
     timings["boot_to_healthy"] = clock.now() - started
 
     switch_started = clock.now()
     with progress.step("switch traffic", "switch"):
         old = [s for s in rc.server_names(route.slot)
-               if s != server and not view.parked(s) and s not in _retiring_slots(t)]
+               if s not in servers and not view.parked(s) and s not in _retiring_slots(t)]
         retiring = [s for s in old if (st := view.stats.get(s)) is not None and not st.maint]
-        route.servers = {server: web.name}
+        route.servers = {server: spec.name for server, spec in placed}
         route.tls = t.config.web.tls
         leftovers = [c.name for c in t.snap.containers
                      if c.process and c.process != "release" and c.name not in
@@ -183,7 +197,8 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
         if t.snap.certs is not None and set(acme.tls_domains(route.domains, route.tls)) != (
                 set(acme.tls_domains(was.domains, was.tls)) if was else set()):
             then.append(acme.sync())  # TLS turned on or off: the certificate lists follow
-        before_calls = [api.set_server_state(route.backend, server, "ready"),
+        before_calls = [*(api.set_server_state(route.backend, server, "ready")
+                          for server in servers),
                         *(api.set_server_state(route.backend, s, "drain") for s in retiring)]
         t.writer().commit(t.app, route, why=f"record {release.name} as {t.app}'s live release",
                           app_files=live_files or {}, before=before_calls, then=then,
@@ -191,7 +206,7 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
                           "still name the old one: run the command again to record it")
     timings["switch"] = clock.now() - switch_started
     release.outcome = Outcome.LIVE
-    return Switched(web.name, server, [p.name for p in procs], old, timings)
+    return Switched(web.name, ",".join(servers), [p.name for p in procs], old, timings)
 
 
 def release_failed(runner: Runner, release_command: Command | None,
@@ -233,22 +248,27 @@ def _retiring_slots(t: Target) -> set[str]:
     return {slot for job in t.snap.retiring for slot in job.slots}
 
 
-def free_server(t: Target, view: RouterView, route: rc.Route) -> str:
-    """A slot nothing serves from, that no retirement is draining, and that carries no DNS
-    name: deploys point slots at addresses only, so no late DNS answer can ever move a slot
-    that serves."""
+def free_servers(t: Target, view: RouterView, route: rc.Route, count: int = 1) -> list[str]:
+    """``count`` slots nothing serves from, that no retirement is draining, and that carry
+    no DNS name: deploys point slots at addresses only, so no late DNS answer can ever move
+    a slot that serves. Parked ones first."""
     busy = set(view.serving()) | set(route.servers) | _retiring_slots(t)
     if view.stats:  # a router started by an earlier version may have fewer slots
         busy |= {name for name in rc.server_names(route.slot) if name not in view.stats}
-    for name in rc.server_names(route.slot):
-        if name not in busy and not view.named(name) and view.parked(name):
-            return name
-    for name in rc.server_names(route.slot):
-        if name not in busy and not view.named(name):
-            return name
-    raise DockyardError("DY040", f"no free slot in {route.backend}: every slot serves, drains "
-                        "or carries a name; run the deploy again once the old release is "
-                        "retired (dockyard status)")
+    usable = [n for n in rc.server_names(route.slot) if n not in busy and not view.named(n)]
+    chosen = sorted(usable, key=lambda n: not view.parked(n))[:count]
+    if len(chosen) < count:
+        raise DockyardError("DY040", f"no free slot in {route.backend} for {count} new web "
+                            f"container(s) (the router has {len(view.stats) or rc.SERVERS}; a "
+                            "router started by an older Dockyard has fewer: run dockyard "
+                            "router apply): every slot serves, drains or carries a name; run "
+                            "the deploy again once the old release is retired (dockyard "
+                            "status)")
+    return chosen
+
+
+def free_server(t: Target, view: RouterView, route: rc.Route) -> str:
+    return free_servers(t, view, route, 1)[0]
 
 
 def retire(t: Target, backend: str, servers: list[tuple[str, bool]], names: list[str],
@@ -311,22 +331,27 @@ def _check_address(t: Target, backend: str, server: str, ip: str, container: str
                      why="the slot must reach the new container before anything else"))
 
 
-def _wait_ready(t: Target, backend: str, server: str, web: ctr.ContainerSpec,
+def _wait_ready(t: Target, backend: str, placed: list[tuple[str, ctr.ContainerSpec]],
                 procs: list[ctr.ContainerSpec], started: float) -> None:
-    """Until the router saw the new web container pass its checks (then it takes requests)
-    and the extra processes stayed up PROCESS_SETTLE seconds (a worker that crashes at start
-    must not replace one that works)."""
+    """Until the router saw every new web container pass its checks (then they take
+    requests) and the extra processes stayed up PROCESS_SETTLE seconds (a worker that
+    crashes at start must not replace one that works)."""
     runner = t.runner
     clock = runner.host.clock
     give_up = t.config.web.healthcheck_give_up
     seen = _Progress(settled=not procs, next_check=clock.now() + 2)
+    healthy: set[str] = set()
 
     def poll() -> bool | None:
-        if not seen.healthy:
-            st = api.parse_stat(runner.api(api.show_stat(backend))).get((backend, server))
-            if st is not None:
-                seen.last = f"{st.status} {st.check} {st.check_desc}".strip()
-                seen.healthy = st.status == "DRAIN" and st.check.startswith("L7OK")
+        if len(healthy) < len(placed):
+            stats = api.parse_stat(runner.api(api.show_stat(backend)))
+            for server, _spec in placed:
+                st = stats.get((backend, server))
+                if st is not None and server not in healthy:
+                    seen.last = f"{st.status} {st.check} {st.check_desc}".strip()
+                    if st.status == "DRAIN" and st.check.startswith("L7OK"):
+                        healthy.add(server)
+        seen.healthy = len(healthy) == len(placed)
         now = clock.now()
         if not seen.settled and now - started >= PROCESS_SETTLE:
             alive = runner.read(*(ctr.stayed_up(p.name) for p in procs))
@@ -339,19 +364,25 @@ def _wait_ready(t: Target, backend: str, server: str, web: ctr.ContainerSpec,
             seen.settled = True
         if not seen.healthy and now >= seen.next_check:
             seen.next_check = now + 2
-            if not runner.read_one(ctr.running(web.name)):
-                raise DockyardError("DY051", f"the new container {web.name} stopped before it "
-                                    "became healthy; the old release keeps serving; its last "
-                                    "log lines follow", _logs(t, web.name))
+            waiting = [spec for server, spec in placed if server not in healthy]
+            running = runner.read(*(ctr.running(spec.name) for spec in waiting))
+            for spec, up in zip(waiting, running, strict=True):
+                if not up:
+                    raise DockyardError("DY051", f"the new container {spec.name} stopped "
+                                        "before it became healthy; the old release keeps "
+                                        "serving; its last log lines follow",
+                                        _logs(t, spec.name))
         return True if seen.healthy and seen.settled else None
 
     def expired() -> NoReturn:
+        late = next((spec for server, spec in placed if server not in healthy), placed[0][1])
         raise DockyardError(
-            "DY051", f"{web.name} did not pass its health check ({t.config.web.healthcheck}) "
+            "DY051", f"{late.name} did not pass its health check ({t.config.web.healthcheck}) "
             f"within {give_up:g}s (last: {seen.last or 'no answer'}); the old release keeps "
-            "serving; its last log lines follow", _logs(t, web.name))
+            "serving; its last log lines follow", _logs(t, late.name))
 
-    runner.wait(Wait(f"the router's checks pass for {backend}/{server} (give up after "
+    slots = ", ".join(f"{backend}/{server}" for server, _spec in placed)
+    runner.wait(Wait(f"the router's checks pass for {slots} (give up after "
                      f"{give_up:g}s)" + (f" and every new process stays up "
                                          f"{PROCESS_SETTLE:g}s" if procs else ""),
                      poll, give_up, expired, interval=POLL, planned=True,
@@ -371,11 +402,11 @@ class _Progress:
     last: str = ""
 
 
-def _abandon(t: Target, names: list[str], backend: str, server: str | None) -> None:
+def _abandon(t: Target, names: list[str], backend: str, servers: list[str]) -> None:
     """Undo a failed start: out of the router, containers removed; the old keeps serving."""
     runner = t.runner
     try:
-        if server is not None:
+        for server in servers:
             for call in api.park_server(backend, server):
                 runner.api(call, check=False)
         runner.change_all([ctr.remove_all(names)], check=False)

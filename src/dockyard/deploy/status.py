@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from dockyard.accessories import commands as acc_commands
 from dockyard.config.model import Config
+from dockyard.docker import containers as ctr
 from dockyard.errors import DockyardError
 from dockyard.host.runner import Runner
 from dockyard.router import api
@@ -23,6 +24,7 @@ class ProcessStatus:
     health: str
     uptime: str
     domains: list[str]
+    memory_killed: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -103,6 +105,11 @@ def app_view(runner: Runner, config: Config) -> AppView:
             health = "running" if item.running else item.state
         rows.append(ProcessStatus(item.process, item.name, f"v{item.release}", health,
                                   item.status, domains if item.process == "web" else []))
+    kills = runner.read_one(ctr.memory_kills([r.container for r in rows])) if rows else {}
+    for row in rows:
+        if (kill := kills.get(row.container)) is not None:
+            row.health = f"{row.health}; {kill.describe()}"
+            row.memory_killed = True
     accessories = [AccessoryStatus(r.name, r.kind, r.container, r.image, r.state, r.status)
                    for _, r in sorted(found.items())]
     return AppView(state, rows, env_status(config, state, server), accessories)

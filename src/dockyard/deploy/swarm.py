@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NoReturn
 
+from dockyard import values
 from dockyard.cluster import services as svc
 from dockyard.docker import engine
 from dockyard.errors import CommandFailed, DockyardError
@@ -76,11 +77,13 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
                                                   svc.env_script(env), len(env))]
         specs = [svc.ServiceSpec(t.app, "web", release.number, image, t.network, web_name,
                                  count, secret, _command(config, cfg.web.command),
-                                 cfg.deploy.stop_timeout)]
+                                 cfg.deploy.stop_timeout,
+                                 values.limits(cfg.web.memory, cfg.web.cpus, swarm=True))]
         specs += [svc.ServiceSpec(t.app, name, release.number, image, t.network,
-                                  svc.service_name(t.app, name, release.number), 1, secret,
-                                  _command(config, command), cfg.deploy.stop_timeout)
-                  for name, command in sorted(cfg.processes.items())]
+                                  svc.service_name(t.app, name, release.number), proc.replicas,
+                                  secret, _command(config, proc.command), cfg.deploy.stop_timeout,
+                                  values.limits(proc.memory, proc.cpus, swarm=True))
+                  for name, proc in sorted(cfg.processes.items())]
         try:
             if release_command is not None:
                 ran = runner.change(release_command)

@@ -37,6 +37,7 @@ class ContainerSpec:
     env_file: str | None = None
     command: list[str] | None = None
     extra_labels: dict[str, str] = field(default_factory=dict)
+    limits: list[str] = field(default_factory=list)  # --memory=..., --cpus=...
 
     def labels(self) -> list[str]:
         out = [f"--label=dockyard.app={self.app}",
@@ -55,7 +56,7 @@ class ContainerSpec:
 def run(spec: ContainerSpec, why: str) -> Command:
     return change(["docker", "run", "-d", f"--name={spec.name}", *spec.labels(),
                    f"--network={spec.network}", "--init", "--restart=unless-stopped",
-                   *LOG_OPTS, *spec.tail()], why)
+                   *spec.limits, *LOG_OPTS, *spec.tail()], why)
 
 
 def run_once(spec: ContainerSpec, why: str) -> Command:
@@ -125,6 +126,38 @@ def stayed_up(name: str) -> Fact[bool]:
 
     return fact(["docker", "inspect", f"--format={STATE_FORMAT}", "--", name], parse,
                 f"is {name} still running, never restarted?")
+
+
+@dataclass(frozen=True)
+class MemoryKill:
+    """A container the kernel killed for exceeding its memory limit (its last exit)."""
+
+    name: str
+    restarts: int
+    limit_bytes: int
+
+    def describe(self) -> str:
+        limit = f" of {self.limit_bytes // (1 << 20)}m" if self.limit_bytes else ""
+        return (f"killed for exceeding its memory limit{limit} "
+                f"(restarted {self.restarts} time{'s' if self.restarts != 1 else ''})")
+
+
+def memory_kills(names: list[str]) -> Fact[dict[str, MemoryKill]]:
+    """Which of ``names`` were last stopped by the kernel's out-of-memory killer (Docker keeps
+    State.OOMKilled set after the restart policy started them again)."""
+    def parse(answer: Answer) -> dict[str, MemoryKill]:
+        out = {}
+        for line in answer.out.split("\n"):
+            parts = line.split()
+            if len(parts) == 4 and parts[1] == "true" and parts[2].isdigit() \
+                    and parts[3].isdigit():
+                name = parts[0].lstrip("/")
+                out[name] = MemoryKill(name, int(parts[2]), int(parts[3]))
+        return out
+
+    return fact(["docker", "inspect", "--format={{.Name}} {{.State.OOMKilled}} "
+                 "{{.RestartCount}} {{.HostConfig.Memory}}", "--", *(names or ["-"])], parse,
+                "which containers were killed for exceeding their memory limit?")
 
 
 def address(name: str, network: str) -> Fact[str]:

@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-#: How many apps one server's router can serve, and web containers per app at once (in a
-#: cluster: tasks of the serving release and of the next one, on every node).
+#: How many apps one server's router can serve, and web containers per app at once: the
+#: serving release's and the next one's during a start-first switch, at the most replicas
+#: [web] replicas allows (in a cluster: tasks, on every node), and a few being retired.
 SLOTS = 32
-SERVERS = 8
+MAX_REPLICAS = 16
+SERVERS = 2 * MAX_REPLICAS + 4
 
 #: Inside the container HAProxy runs as a non-root user (like the official image), so it
 #: listens on unprivileged ports; Docker publishes them on the server's [proxy] ports.

@@ -27,9 +27,10 @@ INSTALLED = ("write-files", "retire", "spawn", "build", "prune", "backup", "rest
 #: others).
 INLINE = ("batch", "lock", "audit", "read-app", "read-routes", "list-backups", "download",
           "ready", "write-files", "lock-status", "read-env", "cert-status", "which",
-          "start-docker", "read-audit", "kept", "check-host", "chain")
+          "start-docker", "read-audit", "kept", "check-host", "chain", "server-status",
+          "server-prune")
 #: Copied into helper containers' directories by their own flows.
-CONTAINER = ("certs", "scheduled")
+CONTAINER = ("certs", "scheduled", "crond", "cron-job", "notify")
 
 
 @cache
