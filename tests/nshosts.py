@@ -21,7 +21,8 @@ LOCK = HOSTS_ENV.parent / "hosts.lock"
 #: Everything Dockyard made on a host: apps' and its own containers, networks, state, images.
 WIPE = ("ids=$(docker ps -aq --filter label=dockyard.app; docker ps -aq --filter "
         "label=dockyard.role); [ -z \"$ids\" ] || docker rm -f $ids; "
-        "docker rm -f dockyard-router; docker network prune -f; rm -rf /var/lib/dockyard/*; "
+        "docker rm -f dockyard-haproxy dockyard-haproxy-next dockyard-router; "
+        "docker network prune -f; rm -rf /var/lib/dockyard/*; "
         "docker images -q 'dockyard/*' | xargs -r docker rmi -f")
 
 

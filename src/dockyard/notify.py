@@ -1,6 +1,6 @@
 """Notifications: a JSON body POSTed to ``[notify] webhook`` and given on stdin to
 ``[notify] command`` when a deploy starts, succeeds or fails, and when a rollback does
-(docs/notify.md documents the body). The server sends its own events (a scheduled job or
+(docs/day-two.md documents the body). The server sends its own events (a scheduled job or
 backup failed) with scripts/notify.sh.
 
 Sending never fails or slows a deploy past ``timeout``: each notification goes in a thread
@@ -26,7 +26,7 @@ from dockyard import __version__
 from dockyard.config.model import NotifyConfig
 
 EVENTS = ("deploy.started", "deploy.succeeded", "deploy.failed", "rollback.succeeded",
-          "rollback.failed", "backup.failed", "certificate.renewal_failed", "cron.failed")
+          "rollback.failed", "backup.failed", "cron.failed", "certificate.renewal_failed")
 
 
 def body(event: str, app: str, host: str, **fields: object) -> dict[str, object]:

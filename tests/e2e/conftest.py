@@ -250,8 +250,8 @@ def _this_network(pid: str) -> bool:
 def router_identity() -> tuple[str, str]:
     """(container start time, HAProxy master pid from the host): both stay the same while
     the router is never restarted or reloaded."""
-    started = sh("docker", "inspect", "-f", "{{.State.StartedAt}}", "dockyard-router").stdout
-    top = sh("docker", "top", "dockyard-router", "-o", "pid,args").stdout
+    started = sh("docker", "inspect", "-f", "{{.State.StartedAt}}", "dockyard-haproxy").stdout
+    top = sh("docker", "top", "dockyard-haproxy", "-o", "pid,args").stdout
     pids = sorted(line.split()[0] for line in top.splitlines()[1:] if "haproxy" in line)
     return started.strip(), ",".join(pids)
 

@@ -135,7 +135,7 @@ def test_guestbook_rows_survive_deploys_restarts_of_everything(alone: None,
     assert entries() == rows
     restart_dockerd()
     assert entries(wait=90) == rows
-    sh("docker", "restart", "dockyard-router")
+    sh("docker", "restart", "dockyard-haproxy")
     assert entries() == rows
     # the worker works too: its heartbeat row counts the entries
     deadline = time.monotonic() + 30

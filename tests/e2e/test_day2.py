@@ -156,7 +156,7 @@ def test_deploy_an_existing_image_without_building(clean: None, tmp_path: Path) 
     # the container(s) that serve are found by their role
     routers = subprocess.run(["docker", "ps", "--filter", "label=dockyard.role=router",
                               "--format", "{{.Names}}"], capture_output=True, text=True)
-    assert routers.stdout.split() == ["dockyard-router"]
+    assert routers.stdout.split() == ["dockyard-haproxy"]  # HAProxy; the holder: router-netns
     tagged = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", "dockyard/prebuilt:v1",
                              "dockyard-testbed/hello:v2"], capture_output=True, text=True)
     ids = tagged.stdout.split()

@@ -93,7 +93,7 @@ def test_router_comes_back_after_haproxy_kill_and_dockerd_restart(alone: None,
     set_version(cfg, "v2")
     assert dockyard("-c", str(cfg), "deploy", timeout=300).returncode == 0
 
-    pid = int(sh("docker", "inspect", "-f", "{{.State.Pid}}", "dockyard-router").stdout)
+    pid = int(sh("docker", "inspect", "-f", "{{.State.Pid}}", "dockyard-haproxy").stdout)
     os.kill(pid, signal.SIGKILL)  # HAProxy's master process, from the host
     took = wait_answer(HTTP_PORT, "hello.test", "hello v2", seconds=30)
     assert took < 30

@@ -119,7 +119,7 @@ def test_https_with_an_acme_certificate_redirects_and_restarts(
     logs = dockyard("-c", str(cfg), "router", "logs").stdout
     assert any("(acme challenge)  200  GET /.well-known/acme-challenge/" in line
                for line in logs.splitlines()), logs
-    assert "GET /.well-known" not in sh("docker", "logs", "dockyard-router").stdout
+    assert "GET /.well-known" not in sh("docker", "logs", "dockyard-haproxy").stdout
     # plain HTTP redirects to HTTPS
     code, headers, _ = http_get("hello.test")
     assert code == 301 and headers["location"] == "https://hello.test/"
@@ -140,7 +140,7 @@ def test_https_with_an_acme_certificate_redirects_and_restarts(
     before = serial("hello.test", issuer_root)
     orders = pebble_log().count("Issued certificate")
     result = (CERTS / "status" / "hello.test" / "result").read_text()
-    sh("docker", "restart", "dockyard-router")
+    sh("docker", "restart", "dockyard-haproxy")
     deadline = time.monotonic() + 30
     while True:
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,10 @@ from tests.e2e.conftest import (
     app_config,
     get,
     hello_config,
+    set_version,
     sh,
     wait_answer,
+    zd_probe,
 )
 from tests.helpers import dockyard
 
@@ -23,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 
 def started_at() -> str:
-    return sh("docker", "inspect", "-f", "{{.State.StartedAt}}", "dockyard-router").stdout
+    return sh("docker", "inspect", "-f", "{{.State.StartedAt}}", "dockyard-haproxy").stdout
 
 
 @pytest.mark.exclusive
@@ -69,7 +73,7 @@ def test_apply_records_settings_then_recreates_the_router_on_port_change(
     # the recreated router routes every app again, from Dockyard's state
     wait_answer(18081, "hello.test", "hello v1", seconds=30)
     audit = (STATE / "audit.log").read_text()
-    assert "docker rm -f -- dockyard-router" in audit and '"subcommand":"router apply"' in audit
+    assert "docker rm -f -- dockyard-haproxy" in audit and '"subcommand":"router apply"' in audit
 
     # a tools_image-only change records the setting and leaves the router alone
     started = started_at()
@@ -77,3 +81,56 @@ def test_apply_records_settings_then_recreates_the_router_on_port_change(
     assert dockyard("-c", str(tools), "router", "apply", "--yes").returncode == 0
     assert started_at() == started
     assert json.loads((STATE / "proxy.json").read_text())["http_port"] == 18081
+
+
+def routers() -> list[tuple[str, str]]:
+    """(name, image) of the HAProxy container(s) that run, as an operator would list them."""
+    out = sh("docker", "ps", "--filter", "label=dockyard.role=router", "--format",
+             "{{.Names}} {{.Image}}").stdout
+    return sorted(tuple(line.split()) for line in out.splitlines())  # type: ignore[misc]
+
+
+@pytest.mark.exclusive
+def test_a_new_router_image_takes_over_with_no_failed_request(alone: None,
+                                                              tmp_path: Path) -> None:
+    """router apply with another image: a new HAProxy takes the listening sockets over from
+    the running one, which finishes its requests and exits; the reference load sees no
+    failed request, and both apps are routed by the new one."""
+    one = hello_config(tmp_path / "one", name="one")
+    two = hello_config(tmp_path / "two", name="two", version="v2")
+    for cfg in (one, two):
+        run = dockyard("-c", str(cfg), "deploy", timeout=300)
+        assert run.returncode == 0, run.output
+    assert routers() == [("dockyard-haproxy", "dockyard-testbed/router")]
+    sh("docker", "tag", "dockyard-testbed/router", "dockyard-testbed/router:upgrade")
+    try:
+        newer = one.read_text().replace('router_image = "dockyard-testbed/router"',
+                                        'router_image = "dockyard-testbed/router:upgrade"')
+        assert newer != one.read_text()
+        one.write_text(newer)
+        for attempt in (1, 2):  # twice: the second hands over from a router the first made
+            if attempt == 2:
+                one.write_text(newer.replace("router:upgrade", "router:latest"))
+            probe = subprocess.run(
+                [*zd_probe(), "--url", f"http://127.0.0.1:{HTTP_PORT}/cgi-bin/env",
+                 "--host", "one.test", "--post", "--max-seconds", "120", "--",
+                 sys.executable, "-m", "dockyard", "-c", str(one), "router", "apply", "--yes"],
+                capture_output=True, text=True, timeout=180)
+            data = json.loads(probe.stdout.strip().splitlines()[-1])
+            print(f"router apply {attempt}: {data['ok']} ok, {data['failed']} failed, longest "
+                  f"gap {data['max_gap_s']}s")
+            assert data["command_exit"] == 0, probe.stderr[-3000:]
+            assert data["failed"] == 0, data
+        assert routers() == [("dockyard-haproxy", "dockyard-testbed/router:latest")]
+        assert get(HTTP_PORT, "one.test") == (200, "hello v1")
+        assert get(HTTP_PORT, "two.test") == (200, "hello v2")
+        # the holder kept the ports and the networks: it was never restarted
+        holder = sh("docker", "inspect", "-f", "{{.RestartCount}} {{.State.Running}}",
+                    "dockyard-router").stdout.split()
+        assert holder == ["0", "true"], holder
+        # and deploys go on through the new one (with the file that names its image)
+        set_version(one, "v3")
+        assert dockyard("-c", str(one), "deploy", timeout=300).returncode == 0
+        assert get(HTTP_PORT, "one.test") == (200, "hello v3")
+    finally:
+        sh("docker", "image", "rm", "dockyard-testbed/router:upgrade", check=False)

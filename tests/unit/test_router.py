@@ -207,7 +207,7 @@ def test_a_router_behind_a_local_web_server_keeps_its_forwarded_proto() -> None:
             in behind)
     local = ProxyConfig(bind="127.0.0.1", http_port=8080, https_port=8443)
     assert local.behind_proxy and not ProxyConfig().behind_proxy
-    argv = container.run(local, gid=0).argv
+    argv = container.run_holder(local).argv  # the holder publishes the ports
     assert "--publish=127.0.0.1:8080:8080" in argv and "--publish=127.0.0.1:8443:8443" in argv
     # the default publishes on every address, IPv6 too, as before
-    assert "--publish=80:8080" in container.run(ProxyConfig(), gid=0).argv
+    assert "--publish=80:8080" in container.run_holder(ProxyConfig()).argv

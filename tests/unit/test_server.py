@@ -127,16 +127,28 @@ def test_proxy_settings_file_round_trip() -> None:
     assert proxy.parse("") is None and proxy.parse("{broken") is None
 
 
-def test_router_container_publishes_proxy_ports_and_is_labelled() -> None:
-    run = router.run(ProxyConfig(http_port=18080, https_port=18443, router_image="img"), gid=7)
-    argv = list(run.argv)
-    assert argv[:4] == ["docker", "run", "-d", "--name=dockyard-router"]
+def test_router_containers_publish_proxy_ports_and_are_labelled() -> None:
+    settings = ProxyConfig(http_port=18080, https_port=18443, router_image="img")
+    holder = list(router.run_holder(settings).argv)
+    assert holder[:4] == ["docker", "run", "-d", "--name=dockyard-router"]
+    assert "--publish=18080:8080" in holder and "--publish=18443:8443" in holder
+    assert "--network=Dockyard" in holder and "--label=dockyard.role=router-netns" in holder
+    assert "--label=dockyard.config=netns-1" in holder and "--restart=unless-stopped" in holder
+    argv = list(router.run(settings, gid=7).argv)
+    assert argv[:4] == ["docker", "run", "-d", "--name=dockyard-haproxy"]
     assert "--label=dockyard.role=router" in argv and "--restart=unless-stopped" in argv
-    assert "--publish=18080:8080" in argv and "--publish=18443:8443" in argv
+    assert not any(a.startswith("--publish") for a in argv)
     assert argv[-2:] == ["--", "img"]
     assert "--volume=/var/lib/dockyard/router/etc:/usr/local/etc/haproxy:ro" in argv
     assert "--volume=/var/lib/dockyard/router/run:/run/dockyard" in argv
-    assert "--group-add=7" in argv and "--network=Dockyard" in argv
+    assert "--group-add=7" in argv and "--network=container:dockyard-router" in argv
+    # the successor takes the listening sockets over through the Runtime API socket
+    taking = list(router.run(settings, gid=7, name=router.NEXT, take_over=True).argv)
+    assert "--name=dockyard-haproxy-next" in taking
+    assert taking[-2:] == ["-x", "/run/dockyard/admin.sock"]
+    # the old one is never restarted by its policy once told to stop softly
+    assert [c.argv[:3] for c in router.retire_old()] == [("docker", "update", "--restart=no"),
+                                                         ("docker", "kill", "--signal=USR1")]
 
 
 HOST = """--listen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dockyard import scripts
 from dockyard.certs import acme
 from dockyard.config.model import ProxyConfig
 from dockyard.docker import engine
@@ -22,7 +23,8 @@ def ensure_certs(runner: Runner, settings: ProxyConfig, *, gid: int,
     digest = acme.config_hash(settings, gid)
     if not force and current == (digest, "running"):
         return False
-    files = {"bin/certs.sh": acme.script().encode()}
+    files = {"bin/certs.sh": acme.script().encode(),
+             "bin/notify.sh": scripts.source("notify").encode()}  # a renewal that fails
     if settings.acme_ca_root:
         root = Path(settings.acme_ca_root).expanduser()
         if not root.is_file():

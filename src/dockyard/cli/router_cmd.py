@@ -17,7 +17,7 @@ from dockyard.docker import networks
 from dockyard.errors import DockyardError
 from dockyard.router import config as rc
 from dockyard.router import logs as logs_mod
-from dockyard.router.ensure import ensure_router, recreate_router
+from dockyard.router.ensure import can_hand_over, ensure_router, hand_over, recreate_router
 from dockyard.server.setup import state_dir_commands
 from dockyard.state import proxy as proxy_state
 from dockyard.state import snapshot
@@ -47,8 +47,13 @@ def apply(
     if snap.proxy is not None and not changed and not moves and not start:
         obj.say(f"{runner.host.label}: the router settings already match; nothing to do")
         return
-    recreate = snap.router.exists and (
+    replace = snap.router.exists and (
         moves or any(k in proxy_state.RECREATE_KEYS for k in changed))
+    # a new image or configuration: a new HAProxy takes the sockets over (no request lost);
+    # new ports, or a router of the earlier layout: both containers are made again
+    handover = replace and can_hand_over(snap) and not moves and not any(
+        k in proxy_state.PORT_KEYS for k in changed)
+    recreate = replace and not handover
     obj.err.print(f"on {runner.host.label}, for every app on this server:")
     for key in changed:
         before = "(unset)" if snap.proxy is None else repr(getattr(snap.proxy, key))
@@ -57,10 +62,16 @@ def apply(
         obj.err.print(f"  the router moves from its earlier network "
                       f"({networks.LEGACY_ROUTER_NETWORK}) to {networks.ROUTER_NETWORK}: then "
                       "its published ports never move when an app's network comes or goes")
+    if handover:
+        obj.err.print("  a new HAProxy container takes over from the running one: it takes "
+                      "the listening sockets, the old one finishes its requests; no request "
+                      "is lost")
     if recreate:
-        obj.err.print("  the dockyard-router container will be recreated (ports and image "
-                      "are fixed when it starts): every app is unreachable for about a "
-                      "second")
+        obj.err.print("  the router containers will be recreated (ports are fixed when a "
+                      "container starts"
+                      + ("; this moves the router to containers whose HAProxy can be "
+                         "replaced with no outage from now on" if snap.router.legacy else "")
+                      + "): every app is unreachable for about a second")
     if start:
         obj.err.print(f"  the router is not running yet: it starts with these settings "
                       f"(ports {new.http_port} and {new.https_port})")
@@ -69,7 +80,9 @@ def apply(
     obj.confirm("apply?", yes)
     setup = [] if snap.state_dir else state_dir_commands(snap.who)
     runner.change_all([*setup, proxy_state.write_command(new)])
-    if recreate:
+    if handover:
+        hand_over(runner, new, snap)
+    elif recreate:
         recreate_router(runner, new, snap)
     elif start:
         snap.state_dir = True
@@ -81,7 +94,8 @@ def apply(
                      image_present=snap.images.get(new.acme_image, False))
     runner.flush_audit()
     if not runner.dry_run:
-        done = ("applied; the router was recreated" if recreate else
+        done = ("applied; a new HAProxy took over" if handover else
+                "applied; the router was recreated" if recreate else
                 "applied; the router runs" if start else "applied")
         obj.say(f"{runner.host.label}: router settings {done}")
 

@@ -397,7 +397,7 @@ class CronJobConfig(Section):
 
 
 class NotifyConfig(Section):
-    """Where deploy, rollback, backup, certificate and job events are sent (docs/notify.md)."""
+    """Where deploy, rollback, backup and job events are sent (docs/day-two.md)."""
 
     webhook: Annotated[str, AfterValidator(_url)] | None = Field(
         default=None,

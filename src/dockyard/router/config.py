@@ -224,6 +224,9 @@ resolvers docker
 
 defaults
     mode http
+    # an upgrade's soft stop closes an idle keep-alive connection on its next answer (with
+    # Connection: close), never under a request that is on its way
+    option idle-close-on-response
     log global
     option httplog
     option log-separate-errors

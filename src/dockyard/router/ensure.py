@@ -2,9 +2,10 @@
 
 ``ensure_router`` creates the router when it is missing (first deploy), starts it when it is
 stopped, and connects it to an app's network when it is not on it yet. None of this reloads a
-running router. ``recreate_router`` exists for ``router apply`` only (ports and image are
-fixed when a container starts; a router on the earlier network, ``dockyard``, moves to
-``Dockyard``: see docker/networks.py).
+running router. ``router apply`` either hands over to a new HAProxy (``hand_over``: a new
+image or configuration, no request lost) or recreates both containers (``recreate_router``:
+new ports, or a router of the earlier one-container layout or network; about a second of
+outage, said before it happens). See router/container.py for the layout.
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ def ensure_router(runner: Runner, settings: ProxyConfig, snap: Snapshot, *,
     """Make sure the router runs and is on ``app_network``. True when it was (re)started."""
     changes: list[Command] = []
     started = False
-    on = set(snap.router.networks)
-    if not snap.router.exists:
+    info = snap.router
+    on = set(info.networks)
+    if not info.exists:
         if networks.ROUTER_NETWORK not in snap.networks:
             changes.append(networks.create(networks.ROUTER_NETWORK))
             snap.networks.add(networks.ROUTER_NETWORK)
@@ -74,7 +76,7 @@ def ensure_router(runner: Runner, settings: ProxyConfig, snap: Snapshot, *,
             "write the router's configuration, rebuilt from every app's route")
         if not snap.images.get(settings.router_image):
             changes.append(engine.pull(settings.router_image))
-        changes.append(router.run(settings, gid=snap.who.gid))
+        changes += [router.run_holder(settings), router.run(settings, gid=snap.who.gid)]
         on = {networks.ROUTER_NETWORK}
         for route in snap.routes.routes:
             network = networks.app_network(route.app)
@@ -82,8 +84,16 @@ def ensure_router(runner: Runner, settings: ProxyConfig, snap: Snapshot, *,
                 changes.append(networks.connect(network, router.NAME))
                 on.add(network)
         started = True
-    elif not snap.router.running:
-        changes.append(router.start())
+    elif not info.running:
+        holder_started = info.legacy or not info.holder_running
+        if holder_started:
+            changes.append(router.start())
+        if not info.legacy:
+            if not info.haproxy:
+                changes.append(router.run(settings, gid=snap.who.gid))
+            else:  # a HAProxy left in a restarted holder's old namespace starts again
+                changes.append(router.restart_haproxy() if holder_started and
+                               info.haproxy_running else router.start_haproxy())
         started = True
     if app_network and app_network not in on:
         changes.append(networks.connect(app_network, router.NAME))
@@ -105,7 +115,7 @@ def wait_until_ready(runner: Runner, timeout: float = READY_TIMEOUT) -> None:
             return None
 
     def expired() -> NoReturn:
-        logs = runner.read_one(fact(["docker", "logs", "--tail=20", "--", router.NAME],
+        logs = runner.read_one(fact(["docker", "logs", "--tail=20", "--", router.HAPROXY],
                                     lambda a: (a.out + a.err).split("\n"), "router logs"))
         raise DockyardError("DY040", f"the router did not start within {timeout:g}s "
                             f"({last[0]}); its last log lines follow",
@@ -118,8 +128,9 @@ def wait_until_ready(runner: Runner, timeout: float = READY_TIMEOUT) -> None:
 
 
 def recreate_router(runner: Runner, settings: ProxyConfig, snap: Snapshot) -> None:
-    """A new router container with new ports or image (router apply): the files first, then
-    remove and run again, on every app network; the certificate container follows."""
+    """New router containers (router apply: new ports, or a router of the earlier layout or
+    network): the files first, then remove and run again, on every app network; the
+    certificate container follows."""
     Writer(runner, settings, snap.who.gid, snap.routes).write_all(
         "write the router's configuration with the new settings")
     changes: list[Command] = []
@@ -128,7 +139,8 @@ def recreate_router(runner: Runner, settings: ProxyConfig, snap: Snapshot) -> No
         snap.networks.add(networks.ROUTER_NETWORK)
     if not snap.images.get(settings.router_image):
         changes.append(engine.pull(settings.router_image))
-    changes += [router.remove(), router.run(settings, gid=snap.who.gid)]
+    changes += [router.remove(), router.run_holder(settings),
+                router.run(settings, gid=snap.who.gid)]
     for route in snap.routes.routes:
         if networks.app_network(route.app) in snap.networks:
             changes.append(networks.connect(networks.app_network(route.app), router.NAME))
@@ -137,3 +149,80 @@ def recreate_router(runner: Runner, settings: ProxyConfig, snap: Snapshot) -> No
         snap.networks.discard(networks.LEGACY_ROUTER_NETWORK)
     runner.change_all(changes)
     wait_until_ready(runner)
+
+
+def can_hand_over(snap: Snapshot) -> bool:
+    """A new HAProxy can take over without a gap: the router has this layout and runs."""
+    info = snap.router
+    return info.exists and not info.legacy and info.running and not info.on_legacy_network
+
+
+def hand_over(runner: Runner, settings: ProxyConfig, snap: Snapshot) -> None:
+    """A new HAProxy (new image or configuration) replaces the running one with no request
+    lost: it starts beside it with its listening sockets, and once it has loaded, the old one
+    stops softly and exits; then the new one takes the usual name. If the new one does not
+    load, it is removed and the old one keeps serving."""
+    Writer(runner, settings, snap.who.gid, snap.routes).write_all(
+        "write the router's configuration with the new settings (the new HAProxy reads it)")
+    changes: list[Command] = [change(["docker", "rm", "-f", "--", router.NEXT],
+                                     "no successor left over from an interrupted upgrade")]
+    if not snap.images.get(settings.router_image):
+        changes.append(engine.pull(settings.router_image))
+    changes.append(router.run(settings, gid=snap.who.gid, name=router.NEXT, take_over=True))
+    runner.change_all(changes)
+    _wait_loaded(runner)
+    runner.change_all(router.retire_old())
+    _wait_exited(runner, router.HAPROXY, router.SOFT_STOP_SECONDS)
+    runner.change_all(router.promote())
+    wait_until_ready(runner)
+
+
+def _wait_loaded(runner: Runner, timeout: float = READY_TIMEOUT) -> None:
+    """Until the new HAProxy says it loaded its configuration (and took the sockets)."""
+    def loaded() -> bool | None:
+        state = runner.read_one(fact(
+            ["sh", "-c", 'docker inspect --format "{{.State.Status}}" -- "$1"; '
+             'docker logs --tail=50 -- "$1" 2>&1 | grep -c "Loading success" || true',
+             "loaded", router.NEXT], lambda a: a.out.split(), "has the new HAProxy loaded?"))
+        if state and state[0] != "running":
+            raise DockyardError("DY040", f"the new HAProxy ({router.NEXT}) stopped before it "
+                                "loaded; the old one keeps serving; its logs follow",
+                                _logs(runner, router.NEXT))
+        return True if len(state) > 1 and state[1] != "0" else None
+
+    def expired() -> NoReturn:
+        raise DockyardError("DY040", f"the new HAProxy ({router.NEXT}) did not load within "
+                            f"{timeout:g}s; the old one keeps serving; its logs follow",
+                            _logs(runner, router.NEXT))
+
+    try:
+        runner.wait(Wait("the new HAProxy has loaded its configuration", loaded, timeout,
+                         expired, interval=0.2, planned=True,
+                         why="the old one stops only once the new one listens"))
+    except DockyardError:
+        runner.change(change(["docker", "rm", "-f", "--", router.NEXT],
+                             "remove the new HAProxy that did not load"), check=False)
+        raise
+
+
+def _wait_exited(runner: Runner, name: str, timeout: float) -> None:
+    def exited() -> bool | None:
+        state = runner.read_one(fact(["docker", "inspect", "--format={{.State.Status}}",
+                                      "--", name], lambda a: a.out.strip() if a.ok else "gone",
+                                     f"has {name} exited?"))
+        return True if state in ("exited", "dead", "gone") else None
+
+    def expired() -> NoReturn:
+        raise DockyardError("DY040", f"the old HAProxy ({name}) did not exit within "
+                            f"{timeout:g}s of its soft stop; the new one serves; remove it "
+                            f"with: docker rm -f {name}, then rename {router.NEXT} to {name}")
+
+    runner.wait(Wait(f"the old HAProxy finished its requests and exited (at most "
+                     f"{timeout:g}s)", exited, timeout, expired, interval=0.3, planned=True,
+                     why="its connections end on their next answer or at hard-stop-after"))
+
+
+def _logs(runner: Runner, name: str) -> list[str]:
+    lines = runner.read_one(fact(["docker", "logs", "--tail=20", "--", name],
+                                 lambda a: (a.out + a.err).split("\n"), f"{name}'s logs"))
+    return [f"  {line}" for line in lines[-8:] if line]

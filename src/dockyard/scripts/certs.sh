@@ -227,6 +227,18 @@ forget() { # NAME...: (lock held, after sync) certificates of names no app wants
   done
 }
 
+renewal_failed() { # NAME: every app serving NAME is notified (its [notify] webhook), on the
+  # first failed attempt and every eighth after (the retries back off to an hour)
+  fails=$(cat "$D/status/$1/fails" 2> /dev/null || echo 1)
+  [ "$fails" -eq 1 ] || [ $((fails % 8)) -eq 0 ] || return 0
+  for f in /var/lib/dockyard/apps/*/tls-domains; do
+    grep -qx "$1" "$f" 2> /dev/null || continue
+    app=$(basename "$(dirname "$f")")
+    sh "$D/bin/notify.sh" "$app" certificate.renewal_failed \
+      "the renewal of the certificate of $1 failed (attempt $fails); the current one is served until it expires" || true
+  done
+}
+
 check_all() {
   for name in $(wanted); do
     retry=$(cat "$D/status/$name/retry" 2> /dev/null || echo 0)
@@ -239,7 +251,7 @@ check_all() {
       issue "$name" || true
     elif [ "$(due_in "$name")" = 0 ]; then
       log "$name: a third of its lifetime left, renewing"
-      renew "$name" || true
+      renew "$name" || renewal_failed "$name"
     fi
   done
 }

@@ -24,6 +24,8 @@ from dockyard.state.files import write_files
 #: Settings of the certificate container (recreated when they change; the router is not).
 ACME_KEYS = ("acme_email", "acme_ca", "acme_staging", "acme_ca_root", "acme_image")
 RECREATE_KEYS = ("bind", "http_port", "https_port", "router_image", "hsts", "tunnel_timeout")
+#: ... of which these need new containers (published ports); the others a new HAProxy only
+PORT_KEYS = ("bind", "http_port", "https_port")
 
 
 

@@ -98,10 +98,19 @@ def networks() -> Fact[set[str]]:
 
 @dataclass(frozen=True)
 class RouterInfo:
+    """The router as ``docker inspect`` saw it: its namespace holder (``dockyard-router``:
+    ports and networks) and the HAProxy container in it, or the earlier one-container
+    layout (``legacy``: dockyard-router runs HAProxy itself)."""
+
     exists: bool = False
+    #: the holder runs, and HAProxy in it (legacy: the one container runs)
     running: bool = False
     started: str = ""
     networks: frozenset[str] = frozenset()
+    legacy: bool = False
+    haproxy: bool = False
+    haproxy_running: bool = False
+    holder_running: bool = False
 
     @property
     def on_legacy_network(self) -> bool:
@@ -177,18 +186,26 @@ class Helpers:
 
 def helpers(names: list[str]) -> Fact[Helpers]:
     def parse(answer: Answer) -> Helpers:
-        router_seen = RouterInfo()
         found: dict[str, tuple[str, str]] = {}
+        seen: dict[str, list[str]] = {}
         for line in answer.out.split("\n"):
             parts = line.split("\t")
             if len(parts) != 6 or not parts[0]:
                 continue
-            name, running, status, started, config, nets = parts
-            name = name.lstrip("/")
-            found[name] = (config if config != "<no value>" else "", status)
-            if name == router.NAME:
-                router_seen = RouterInfo(True, running == "true", started,
-                                         frozenset(nets.split()))
+            name = parts[0].lstrip("/")
+            seen[name] = parts
+            found[name] = (parts[4] if parts[4] != "<no value>" else "", parts[2])
+        router_seen = RouterInfo()
+        if router.NAME in seen:
+            _, running, _status, started, config, nets_text = seen[router.NAME]
+            legacy = config != router.LAYOUT
+            haproxy = seen.get(router.HAPROXY)
+            haproxy_running = haproxy is not None and haproxy[1] == "true"
+            router_seen = RouterInfo(
+                True, running == "true" and (legacy or haproxy_running),
+                haproxy[3] if haproxy is not None and not legacy else started,
+                frozenset(nets_text.split()), legacy, haproxy is not None, haproxy_running,
+                running == "true")
         return Helpers(router_seen, found)
 
     return fact(["docker", "inspect", "--type=container", f"--format={HELPERS_FORMAT}", "--",
@@ -297,7 +314,7 @@ def facts(app: str | None, config: Config | None = None) -> dict[str, Fact[Any]]
         "who": identity(),
         "proxy": proxy_settings(),
         "networks": networks(),
-        "helpers": helpers([router.NAME, acme.NAME,
+        "helpers": helpers([router.NAME, router.HAPROXY, acme.NAME,
                             *([cron.container_name(app)] if app is not None else [])]),
         "routes": routes(),
         "scripts": scripts_installed(),
@@ -323,9 +340,9 @@ def assemble(names: list[str], values: list[Any]) -> Snapshot:
         if isinstance(value, Helpers):
             snap.router = value.router
             snap.certs = value.found.get(acme.NAME)
-            # the third name asked about, when there is one: the app's backup scheduler
+            # the last name asked about, when there is one: the app's scheduler
             snap.cron = next((v for k, v in value.found.items()
-                              if k not in (router.NAME, acme.NAME)), None)
+                              if k not in (router.NAME, router.HAPROXY, acme.NAME)), None)
         elif isinstance(value, AppContainers):
             snap.containers = value.containers
             snap.accessories = value.accessories
