@@ -646,7 +646,7 @@ class FakeServer:
     def docker_network_inspect(self, opts: dict[str, list[str]], pos: list[str],
                                stdin: bytes | None) -> tuple[int, str, str]:
         if "Gateway" in " ".join(opts.get("--format", [])) and pos[0] == "bridge":
-            return 0, "172.17.0.1 \n", ""  # the server's address on Docker's bridge
+            return 0, "172.17.0.1 172.17.0.0/16 \n", ""  # the server's address on Docker's bridge
         return (0, pos[0] + "\n", "") if pos[0] in self.networks else (1, "", "no such\n")
 
     def docker_volume_create(self, opts: dict[str, list[str]], pos: list[str],

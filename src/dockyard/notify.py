@@ -45,7 +45,7 @@ class Notifier:
     host: str
     redact: Callable[[str], str] = lambda text: text
     destination: str | None = None
-    _threads: list[threading.Thread] = field(default_factory=list)
+    _threads: list[tuple[str, str, threading.Thread]] = field(default_factory=list)
     _last_sent: float = 0.0
     #: what each send did, for --verbose and the tests: (event, target, outcome)
     results: list[tuple[str, str, str]] = field(default_factory=list)
@@ -62,10 +62,13 @@ class Notifier:
             fields["message"] = self.redact(message)[:2000]
         data = json.dumps(body(event, self.app, self.host, destination=self.destination,
                                **fields)).encode()
-        for target in (self._post, self._run):
+        for name, target, wanted in (("webhook", self._post, self.config.webhook),
+                                     ("command", self._run, self.config.command)):
+            if not wanted:
+                continue
             thread = threading.Thread(target=target, args=(event, data), daemon=True)
             thread.start()
-            self._threads.append(thread)
+            self._threads.append((event, name, thread))
         self._last_sent = time.monotonic()
 
     def _post(self, event: str, data: bytes) -> None:
@@ -94,6 +97,10 @@ class Notifier:
     def close(self) -> None:
         """Wait for the sends, at most ``timeout`` after the last one started."""
         deadline = self._last_sent + self.config.timeout
-        for thread in self._threads:
+        for _, _, thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._threads = [t for t in self._threads if t.is_alive()]
+        for event, name, thread in self._threads:
+            if thread.is_alive():  # left behind: this command does not wait for it
+                self.results.append((event, name, f"no answer within "
+                                     f"{self.config.timeout:g}s"))
+        self._threads = []

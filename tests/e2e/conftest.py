@@ -70,6 +70,19 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, check=check, timeout=120)
 
 
+def bridge_gateway() -> str:
+    """The server's address on Docker's default bridge (docker0), where containers reach it.
+    Docker records it in the network's IPAM config only when it made docker0 itself: else
+    the subnet's first address, as Docker gives it to docker0."""
+    import ipaddress
+
+    seen = sh("docker", "network", "inspect", "--format",
+              "{{range .IPAM.Config}}{{.Gateway}} {{.Subnet}}{{end}}", "bridge").stdout.split()
+    if len(seen) == 2:
+        return seen[0]
+    return str(next(ipaddress.ip_network(seen[-1]).hosts()))
+
+
 def clean_slate() -> None:
     """Remove every container and file Dockyard created on this test server."""
     for label in ("dockyard.role", "dockyard.app"):

@@ -319,7 +319,7 @@ def test_scheduled_backups_run_on_the_server_and_keep_only_keep(clean: None,
     # crond runs in kvcron-cron with the schedule in its crontab; each job is triggered here
     # as crond would run it (the "triggers instead of clock waits": no minute waits)
     assert "crond" in sh("docker", "top", "kvcron-cron").stdout
-    [line] = [row for row in Path("/var/lib/dockyard/apps/kvcron/cron/root").read_text()
+    [line] = [row for row in Path("/var/lib/dockyard/apps/kvcron/cron/tabs/utc/root").read_text()
               .splitlines() if row and not row.startswith("#")]
     fields = line.split(" ", 5)
     assert fields[:5] == ["*"] * 5 and fields[5].startswith("sh /var/lib/dockyard/apps/kvcron/")

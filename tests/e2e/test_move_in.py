@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     HTTPS_PORT,
     REPO,
     SSH_HOST,
+    bridge_gateway,
     get,
     hello_config,
     set_version,
@@ -188,8 +189,7 @@ def test_the_guides_chapter_on_a_server_that_already_runs_things(alone: None,
     blog = text[text.index("    server {"):text.index("    include")]
     conf.write_text(text.replace(blog, "").replace(f"include {work}/sites/*.conf;",
                                                    f"include {root}/sites-enabled/*;"))
-    gateway = sh("docker", "network", "inspect", "--format",
-                  "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge").stdout.strip()
+    gateway = bridge_gateway()
     app = tmp_path / "app"
     shutil.copytree(REPO / "examples" / "hello", app, ignore=shutil.ignore_patterns(
         "dockyard.toml"))
@@ -266,8 +266,7 @@ def test_dockyard_in_front_serves_an_existing_blog_as_a_site(clean: None, tmp_pa
     address on Docker's bridge and is routed as a site, with HTTPS, next to an app."""
     from tests.e2e.test_https import https_get, tls_config
 
-    gateway = sh("docker", "network", "inspect", "--format",
-                  "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge").stdout.strip()
+    gateway = bridge_gateway()
     root = tmp_path / "nginx"
     conf = nginx_conf(root)
     conf.write_text(conf.read_text().replace(f"listen 127.0.0.1:{NGINX_PORT};",

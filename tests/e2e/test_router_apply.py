@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +86,29 @@ def test_apply_records_settings_then_recreates_the_router_on_port_change(
     assert json.loads((STATE / "proxy.json").read_text())["http_port"] == 18081
 
 
+def ws_open(host: str) -> socket.socket:
+    """A websocket to the ws test app through the router (plain HTTP)."""
+    sock = socket.create_connection(("127.0.0.1", HTTP_PORT), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def ws_echo(sock: socket.socket, text: str) -> str:
+    data = text.encode()
+    mask = os.urandom(4)
+    sock.sendall(bytes([0x81, 0x80 | len(data)]) + mask +
+                 bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+    head = sock.recv(2)
+    return sock.recv(head[1] & 0x7F).decode()
+
+
 def routers() -> list[tuple[str, str]]:
     """(name, image) of the HAProxy container(s) that run, as an operator would list them."""
     out = sh("docker", "ps", "--filter", "label=dockyard.role=router", "--format",
@@ -98,7 +124,9 @@ def test_a_new_router_image_takes_over_with_no_failed_request(alone: None,
     failed request, and both apps are routed by the new one."""
     one = hello_config(tmp_path / "one", name="one")
     two = hello_config(tmp_path / "two", name="two", version="v2")
-    for cfg in (one, two):
+    ws = app_config(tmp_path / "ws", name="wsup", extra='[build]\nimage = "dockyard-testbed/ws"\n'
+                    '[web]\nport = 8000\ndomains = ["wsup.test"]\ntls = false\n' + PROXY)
+    for cfg in (one, two, ws):
         run = dockyard("-c", str(cfg), "deploy", timeout=300)
         assert run.returncode == 0, run.output
     assert routers() == [("dockyard-haproxy", "dockyard-testbed/router")]
@@ -108,6 +136,8 @@ def test_a_new_router_image_takes_over_with_no_failed_request(alone: None,
                                         'router_image = "dockyard-testbed/router:upgrade"')
         assert newer != one.read_text()
         one.write_text(newer)
+        socket_before = ws_open("wsup.test")
+        assert ws_echo(socket_before, "before") == "echo before"
         for attempt in (1, 2):  # twice: the second hands over from a router the first made
             if attempt == 2:
                 one.write_text(newer.replace("router:upgrade", "router:latest"))
@@ -121,6 +151,18 @@ def test_a_new_router_image_takes_over_with_no_failed_request(alone: None,
                   f"gap {data['max_gap_s']}s")
             assert data["command_exit"] == 0, probe.stderr[-3000:]
             assert data["failed"] == 0, data
+            if attempt == 1:
+                # the websocket on the old HAProxy was closed once the new one served (at
+                # hard-stop-after, when the old one exits), and a new one works
+                socket_before.settimeout(5)
+                try:
+                    closed = socket_before.recv(64) == b""
+                except OSError:
+                    closed = True
+                assert closed
+                socket_after = ws_open("wsup.test")
+                assert ws_echo(socket_after, "after") == "echo after"
+                socket_after.close()
         assert routers() == [("dockyard-haproxy", "dockyard-testbed/router:latest")]
         assert get(HTTP_PORT, "one.test") == (200, "hello v1")
         assert get(HTTP_PORT, "two.test") == (200, "hello v2")

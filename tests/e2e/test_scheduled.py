@@ -18,6 +18,8 @@ import pytest
 from tests.e2e.conftest import (
     HTTP_PORT,
     STATE,
+    SshLog,
+    bridge_gateway,
     clean_app,
     get,
     hello_config,
@@ -28,9 +30,6 @@ from tests.helpers import dockyard
 
 pytestmark = pytest.mark.e2e
 
-#: The host as the server's containers reach it (Docker's default bridge gateway): the
-#: receiver listens there for the laptop and for the server's cron container alike.
-GATEWAY = "172.17.0.1"
 
 
 class Receiver:
@@ -50,8 +49,11 @@ class Receiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((GATEWAY, 0), Handler)
-        self.url = f"http://{GATEWAY}:{self.server.server_address[1]}/hook"
+        # the host as the server's containers reach it (Docker's default bridge): the laptop
+        # and the server's cron container alike send here
+        gateway = bridge_gateway()
+        self.server = ThreadingHTTPServer((gateway, 0), Handler)
+        self.url = f"http://{gateway}:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def events(self) -> list[str]:
@@ -120,18 +122,22 @@ def test_jobs_run_on_the_server_alone_and_failures_are_notified(
     failed = receiver.wait_for("cron.failed", 20)
     assert failed["source"] == "server" and "broken" in str(failed["message"])
 
-    # no dockyard command from here on until two ticks ran: the server alone runs them; a
-    # deploy during a run neither stops it nor starts a second one
+    # no dockyard command from here on until the first tick ran: the server alone runs it
+    # (the testbed's sshd logs every command: none names this app meanwhile); a deploy
+    # during a run neither stops it nor starts a second one
+    quiet = SshLog()
     deadline = time.monotonic() + 130
     while not job_containers(app, "tick"):
         assert time.monotonic() < deadline, ("tick never started", cron_diagnostics(app))
         time.sleep(0.5)
+    assert not [c for c in quiet.commands() if app in c], quiet.commands()
     first = job_containers(app, "tick")
     set_version(cfg, "v2")
     during = dockyard("-c", str(cfg), "deploy", timeout=300)
     assert during.returncode == 0, during.stderr
     assert job_containers(app, "tick") == first  # the run goes on, alone
     index = STATE / "apps" / app / "cron" / "runs" / "tick" / "index"
+    quiet = SshLog()  # and the second run, after that deploy: no SSH session either
     deadline = time.monotonic() + 150
     most = 0
     while not (index.exists() and len(index.read_text().splitlines()) >= 2):
@@ -142,6 +148,7 @@ def test_jobs_run_on_the_server_alone_and_failures_are_notified(
     runs = [line.split("\t") for line in index.read_text().splitlines()]
     assert runs[0][1] == "0" and runs[0][3] == "v1", runs  # the first kept its release
     assert runs[1][3] == "v2", runs  # the next one ran the release live when it started
+    assert not [c for c in quiet.commands() if app in c], quiet.commands()
 
     listed = dockyard("-c", str(cfg), "--json", "cron", "list")
     assert listed.returncode == 0, listed.stderr
@@ -167,28 +174,36 @@ def test_a_dead_receiver_slows_a_deploy_by_at_most_its_timeout(
         clean: None, tmp_path: Path) -> None:
     # a receiver that takes the connection and never answers
     dead = socket.socket()
-    dead.bind((GATEWAY, 0))
+    gateway = bridge_gateway()
+    dead.bind((gateway, 0))
     dead.listen(16)
     port = dead.getsockname()[1]
     try:
         cfg = hello_config(tmp_path / "deaf", name="deaf")
         first = dockyard("-c", str(cfg), "deploy", timeout=300)
         assert first.returncode == 0, first.stderr
-        quiet = dockyard("-c", str(cfg), "restart", timeout=300)
-        cfg.write_text(cfg.read_text() + f'[notify]\nwebhook = "http://{GATEWAY}:{port}/"\n'
+        quiet = dockyard("-c", str(cfg), "deploy", timeout=300)  # the same, no webhook
+        cfg.write_text(cfg.read_text() + f'[notify]\nwebhook = "http://{gateway}:{port}/"\n'
                        'timeout = "3s"\n')
         slowed = dockyard("-c", str(cfg), "-v", "deploy", timeout=300)
         assert quiet.returncode == 0 and slowed.returncode == 0, slowed.stderr
-        assert "notify: deploy.succeeded to the webhook: failed" in slowed.stderr
-        print(f"a deploy with a dead receiver: {slowed.seconds:.1f}s, a restart without "
-              f"one: {quiet.seconds:.1f}s")
+        assert "notify: deploy.started to the webhook: failed: TimeoutError" in slowed.stderr
+        said = [line for line in slowed.stderr.splitlines()
+                if line.startswith("notify: deploy.succeeded to the webhook: ")]
+        assert said and ("no answer within 3s" in said[0] or "failed" in said[0]), said
+        print(f"a deploy with a dead receiver: {slowed.seconds:.1f}s, the same deploy "
+              f"without one: {quiet.seconds:.1f}s")
         assert slowed.seconds < quiet.seconds + 3 + 4, (slowed.seconds, quiet.seconds)
     finally:
         dead.close()
 
 
 def test_a_staging_destination_runs_beside_production(clean: None, tmp_path: Path) -> None:
-    cfg = hello_config(tmp_path / "shop", name="shop", web='memory = "64m"\ncpus = 0.5\n')
+    # a worker that outgrows its memory limit (busybox tail keeps 50 MB) once it is up
+    hog = ('[processes.hog]\ncommand = ["sh", "-c", "sleep 4; head -c 60000000 /dev/zero | '
+           'tail -c 50000000 > /dev/null || exit 1; sleep 3600"]\nmemory = "16m"\n')
+    cfg = hello_config(tmp_path / "shop", name="shop", web='memory = "64m"\ncpus = 0.5\n',
+                       extra=hog)
     (tmp_path / "shop" / "dockyard.staging.toml").write_text(
         '[web]\ndomains = ["staging.shop.test"]\n[env]\nGREETING = "hi from staging"\n')
     for args in (("deploy",), ("-d", "staging", "deploy"), ("deploy",)):
@@ -206,6 +221,18 @@ def test_a_staging_destination_runs_beside_production(clean: None, tmp_path: Pat
                              "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", web["container"]],
                             capture_output=True, text=True, check=True).stdout.split()
     assert limits == [str(64 << 20), "500000000"], limits
+    # the kernel killed the worker for its memory: status and logs say so
+    deadline = time.monotonic() + 60
+    while True:
+        status = json.loads(dockyard("-c", str(cfg), "--json", "status").stdout)
+        hogs = [p for p in status["processes"] if p["process"] == "hog" and p["release"] == "v2"]
+        if any(p["memory_killed"] for p in hogs):
+            break
+        assert time.monotonic() < deadline, hogs
+        time.sleep(2)
+    assert "killed for exceeding its memory limit of 16m" in hogs[0]["health"], hogs
+    logs = dockyard("-c", str(cfg), "logs", "hog")
+    assert "killed for exceeding its memory limit of 16m" in logs.stderr, logs.output
     removed = dockyard("-c", str(cfg), "-d", "staging", "remove", "--yes")
     clean_app("shop-staging")  # the fixture knows the file, not its copy's name
     assert removed.returncode == 0, removed.stderr

@@ -3,16 +3,25 @@ destinations."""
 
 from __future__ import annotations
 
+import json
+import socket
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from dockyard import values
-from dockyard.accessories import commands, spec
+from dockyard import scripts, values
+from dockyard.accessories import commands, cron, spec
 from dockyard.config.loader import load_config, parse_config
+from dockyard.config.model import CronJobConfig, NotifyConfig
 from dockyard.docker import containers as ctr
 from dockyard.errors import ConfigError
 from dockyard.host.command import Answer
+from dockyard.jobs import runs as job_runs
+from dockyard.jobs.schedule import next_run
+from dockyard.notify import Notifier
+from dockyard.server import disk
 
 BASE = '[app]\nname = "shop"\n[server]\nhost = "local"\n'
 
@@ -116,3 +125,178 @@ def test_a_bad_destination_name_is_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(path, name)
     assert "not a destination name" in str(err.value)
+
+
+# -- scheduled jobs ---------------------------------------------------------------------------
+
+def _jobs(text: str) -> dict[str, CronJobConfig]:
+    return parse_config(BASE + text).cron
+
+
+def test_jobs_are_one_crontab_per_time_zone_and_backups_stay_in_utc(tmp_path: Path) -> None:
+    cfg = parse_config(BASE + '[cron.a]\nschedule = "*/10 * * * *"\ncommand = ["x"]\n'
+                       '[cron.b]\nschedule = "@hourly"\ncommand = "python b.py --now"\n'
+                       'timezone = "Europe/Paris"\ntimeout = "5m"\nkeep = 3\n'
+                       '[accessories.db]\nimage = "postgres:16"\nbackup = { schedule = "daily" }\n')
+    accs = spec.resolve_all(cfg, tmp_path)
+    files = cron.files("shop", accs, "docker:27-cli", cfg.cron)
+    assert files["cron/tabs.list"] == b"utc\nserver\ntz-europe-paris\n"
+    assert files["cron/tabs/utc/TZ"] == b"UTC\n" and "cron/tabs/server/TZ" not in files
+    assert files["cron/tabs/tz-europe-paris/TZ"] == b"Europe/Paris\n"
+    server = files["cron/tabs/server/root"].decode()
+    assert ("*/10 * * * * sh /var/lib/dockyard/apps/shop/cron/cron-job.sh shop a shop 3600 20 "
+            ">/dev/null 2>&1") in server
+    paris = files["cron/tabs/tz-europe-paris/root"].decode()
+    assert "0 * * * * sh /var/lib/dockyard/apps/shop/cron/cron-job.sh shop b shop 300 3" in paris
+    assert files["cron/jobs/b.cmd"] == b"python b.py --now\n"
+    assert all("%" not in body.decode() for name, body in files.items() if "tabs/" in name)
+    # a job changed: the cron container is replaced (its config hash changes)
+    other = _jobs('[cron.a]\nschedule = "*/5 * * * *"\ncommand = ["x"]\n')
+    assert cron.config_hash("shop", accs, "t", cfg.cron) != cron.config_hash("shop", accs, "t",
+                                                                             other)
+    assert cron.wanted([], other) and not cron.wanted([], {})
+
+
+def test_a_job_command_with_quotes_survives_the_shell(tmp_path: Path) -> None:
+    jobs = _jobs('[cron.q]\nschedule = "@daily"\ncommand = ["sh", "-c", "echo \\"$A\\" \'b c\'; x=1"]\n')
+    text = cron.files("shop", [], "t", jobs)["cron/jobs/q.cmd"].decode()
+    import shlex
+
+    assert shlex.split(text) == ["sh", "-c", "echo \"$A\" 'b c'; x=1"]
+
+
+@pytest.mark.parametrize(("schedule", "after", "expected"), [
+    ("*/10 * * * *", "2026-12-02 12:03", "2026-12-02 12:10"),
+    ("0 3 * * *", "2026-12-02 03:00", "2026-12-03 03:00"),
+    ("30 2 1 * *", "2026-12-02 12:00", "2027-01-01 02:30"),
+    ("0 0 * * 0", "2026-12-02 12:00", "2026-12-06 00:00"),  # Sunday
+    ("0 0 * * 7", "2026-12-02 12:00", "2026-12-06 00:00"),  # 7 is Sunday too
+    ("0 12 13 * 5", "2026-12-02 12:00", "2026-12-04 12:00"),  # day 13 or a Friday
+    ("15 9-17/4 * * 1-5", "2026-12-05 00:00", "2026-12-07 09:15"),  # Saturday -> Monday
+    ("0 0 29 2 *", "2026-03-01 00:00", "2028-02-29 00:00"),
+    ("0 0 30 2 *", "2026-03-01 00:00", None),
+])
+def test_the_next_run_is_read_as_crond_reads_it(schedule: str, after: str,
+                                                 expected: str | None) -> None:
+    start = datetime.strptime(after, "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    found = next_run(schedule, start)
+    assert (found.strftime("%Y-%m-%d %H:%M") if found else None) == expected
+
+
+def test_kept_runs_and_the_running_job_are_read_back() -> None:
+    fact = job_runs.read("shop", ["a", "b"])
+    answer = Answer(0, "tz Europe/Paris\nrunning shop/a\nrunning other/a\nrunning \n"
+                       "run a 20261202T120000Z\t0\t6\tv1\nrun a 20261202T121000Z\t3\t2\tv2\n"
+                       "run b garbage\nrun c 20261202T120000Z\t0\t1\tv1\n", "")
+    seen = fact.parse(answer)
+    assert seen.timezone == "Europe/Paris" and seen.running == {"a"}
+    assert [r.result for r in seen.runs["a"]] == ["ok", "failed (exit 3)"]
+    assert seen.runs["b"] == [] and "c" not in seen.runs
+    assert job_runs.Run("x", 124, 1, "v1").result == "timed out"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('schedule = "61 * * * *"\ncommand = ["x"]', "cron.j.schedule"),
+    ('schedule = "@hourly"', "cron.j.command is required"),
+    ('schedule = "@hourly"\ncommand = ["x"]\ntimezone = "Mars/Base"', "not a time zone"),
+    ('schedule = "@hourly"\ncommand = ["x"]\ntimeout = "0s"', "cron.j.timeout"),
+])
+def test_bad_jobs_name_the_key(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(BASE + f"[cron.j]\n{text}\n")
+    assert expected in str(err.value), str(err.value)
+
+
+# -- notifications ----------------------------------------------------------------------------
+
+def test_the_body_names_the_event_and_carries_no_secret() -> None:
+    sent: list[bytes] = []
+    notifier = Notifier(NotifyConfig(command=["cat"]), "shop", "root@h:22",
+                        redact=lambda text: text.replace("s3cret", "***"))
+    notifier._run = lambda event, data: sent.append(data)  # type: ignore[method-assign]
+    notifier.send("deploy.failed", error="DY052", message="migrate failed: password s3cret")
+    notifier.close()
+    [raw] = sent
+    data = json.loads(raw)
+    assert data["event"] == "deploy.failed" and data["app"] == "shop"
+    assert data["source"] == "laptop" and "s3cret" not in raw.decode()
+    assert {"time", "user", "host", "dockyard", "destination"} <= set(data)
+
+
+def test_a_receiver_that_never_answers_costs_at_most_the_timeout() -> None:
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead.listen(8)
+    try:
+        url = f"http://127.0.0.1:{dead.getsockname()[1]}/"
+        notifier = Notifier(NotifyConfig(webhook=url, timeout=1.0), "shop", "h")
+        started = time.monotonic()
+        notifier.send("deploy.started")
+        notifier.send("deploy.succeeded", release="v2")
+        notifier.close()
+        assert time.monotonic() - started < 1.9  # once the timeout, not once per event
+    finally:
+        dead.close()
+
+
+def test_a_command_gets_the_json_on_stdin(tmp_path: Path) -> None:
+    out = tmp_path / "got.json"
+    notifier = Notifier(NotifyConfig(command=["sh", "-c", f"cat > {out}"]), "shop", "h")
+    notifier.send("rollback.succeeded", release="v3")
+    notifier.close()
+    assert json.loads(out.read_text())["release"] == "v3"
+    assert notifier.results == [("rollback.succeeded", "command", "exit 0")]
+
+
+# -- server status and prune ------------------------------------------------------------------
+
+def test_server_status_is_read_from_one_script() -> None:
+    text = ("app\tshop\t4\t2\ndomains\tshop\tshop.example\twww.shop.example\n"
+            "app\tblog\t-\t5\nctr\tshop\tweb\trunning\nctr\tshop\tweb\trunning\n"
+            "ctr\tshop\tworker\texited\nctr\tshop\trelease\texited\n"
+            "df\tImages\t2.5GB\t1.2GB (48%)\ndf\tLocal Volumes\t300MB\t0B (0%)\n"
+            "logs\t2147483648\nbackups\t1024\nfs\t1000\t900\t100\t90%\n")
+    seen = disk.status().parse(Answer(0, text, ""))
+    shop, blog = seen.apps[1], seen.apps[0]
+    assert (shop.release, shop.keep, shop.domains) == ("v4", 2, ["shop.example",
+                                                                 "www.shop.example"])
+    assert shop.processes == {"web": [2, 2], "worker": [0, 1]}
+    assert shop.health == "worker not running" and blog.health == "not deployed"
+    warnings = " ".join(seen.warnings())
+    assert "90% full" in warnings and "1.2GB (48%) reclaimable" in warnings
+    assert "container logs take 2.1GB" in warnings and "shop: worker not running" in warnings
+    assert disk.parse_size("512.3kB") == 512300 and disk.parse_size("?") == 0
+
+
+def test_prune_lists_what_it_removes_and_never_removes_volumes() -> None:
+    found = disk.parse_removed("image dockyard/gone:v1 1000\nimage sha256:ab 5\n"
+                               "container shop-web-v1-aaaaaa\nvolume gone-db-data\nnoise\n")
+    assert [(p.kind, p.name, p.size) for p in found] == [
+        ("image", "dockyard/gone:v1", 1000), ("image", "sha256:ab", 5),
+        ("container", "shop-web-v1-aaaaaa", 0), ("volume", "gone-db-data", 0)]
+    script = scripts.source("server-prune")
+    assert "docker volume rm" not in script
+    assert "--filter label=dockyard.process" in script  # processes only: never accessories
+
+
+# -- replicas ---------------------------------------------------------------------------------
+
+def test_every_backend_has_room_for_a_start_first_switch_of_the_most_replicas() -> None:
+    from dockyard.config.model import WebConfig
+    from dockyard.router import config as rc
+
+    most = WebConfig.model_fields["replicas"].metadata
+    assert any(getattr(m, "le", None) == rc.MAX_REPLICAS for m in most)
+    assert len(rc.server_names(1)) >= 2 * rc.MAX_REPLICAS
+
+
+@pytest.mark.parametrize(("out", "expected"), [
+    ("172.17.0.1 172.17.0.0/16 \n", "172.17.0.1"),
+    (" 172.17.0.0/16 \n", "172.17.0.1"),  # docker0 existed before dockerd: no gateway recorded
+    ("", ""),
+])
+def test_the_bridge_gateway_is_found_with_or_without_docker_recording_it(out: str,
+                                                                        expected: str) -> None:
+    from dockyard.deploy import sites
+
+    assert sites.bridge_gateway().parse(Answer(0, out, "")) == expected

@@ -11,6 +11,7 @@ reached by the router joining one of its networks (the container is not touched)
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 
 from dockyard import values
@@ -64,9 +65,22 @@ def site_config(config: Config, domain: str, port: int, *, tls_on: bool,
 
 
 def bridge_gateway() -> Fact[str]:
+    """Docker records the gateway in the bridge's IPAM config only when it made docker0
+    itself; else docker0 has the subnet's first address, as Docker gives it."""
+    def parse(a: Answer) -> str:
+        words = a.out.split()
+        if not a.ok or not words:
+            return ""
+        if "/" not in words[0]:
+            return words[0]
+        try:
+            return str(next(ipaddress.ip_network(words[-1], strict=False).hosts()))
+        except (ValueError, StopIteration):
+            return ""
+
     return fact(["docker", "network", "inspect", "--format",
-                 "{{range .IPAM.Config}}{{.Gateway}} {{end}}", "--", "bridge"],
-                lambda a: (a.out.split() or [""])[0],
+                 "{{range .IPAM.Config}}{{.Gateway}} {{.Subnet}} {{end}}", "--", "bridge"],
+                parse,
                 "the server's address on Docker's bridge (a container reaches the host there)")
 
 

@@ -89,7 +89,7 @@ _UNITS = {"B": 1, "kB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4}
 def parse_size(text: str) -> int:
     """Docker's sizes ("1.2GB", "512.3kB") in bytes."""
     m = _SIZE.match(text.strip())
-    return int(float(m.group(1)) * _UNITS[m.group(2)]) if m else 0
+    return round(float(m.group(1)) * _UNITS[m.group(2)]) if m else 0
 
 
 def human(n: int) -> str:
