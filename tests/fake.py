@@ -526,6 +526,46 @@ class FakeServer:
         self.images[pos[0]] = self._id()
         return 0, "", ""
 
+    #: does a new HAProxy load (a router upgrade's successor)?
+    haproxy_loads = True
+
+    def sh_loaded(self, args: list[str], stdin: bytes | None) -> tuple[int, str, str]:
+        """_wait_loaded's probe: the successor's state and how often it said it loaded."""
+        c = self.containers.get(args[0])
+        if c is None:
+            return 0, "", ""
+        if not self.haproxy_loads:
+            c.state = "exited"
+            return 0, "exited\n0\n", ""
+        return 0, f"{c.state}\n1\n", ""
+
+    def docker_update(self, opts: dict[str, list[str]], pos: list[str],
+                      stdin: bytes | None) -> tuple[int, str, str]:
+        c = self.containers.get(pos[0])
+        if c is None:
+            return 1, "", f"No such container: {pos[0]}\n"
+        c.labels["fake.restart"] = opts.get("--restart", [""])[0]
+        return 0, "", ""
+
+    def docker_kill(self, opts: dict[str, list[str]], pos: list[str],
+                    stdin: bytes | None) -> tuple[int, str, str]:
+        """SIGUSR1 to HAProxy: a soft stop, done at once here."""
+        c = self.containers.get(pos[0])
+        if c is None:
+            return 1, "", f"No such container: {pos[0]}\n"
+        c.state = "exited"
+        return 0, "", ""
+
+    def docker_rename(self, opts: dict[str, list[str]], pos: list[str],
+                      stdin: bytes | None) -> tuple[int, str, str]:
+        old, new = pos
+        if old not in self.containers or new in self.containers:
+            return 1, "", "Error response from daemon: cannot rename\n"
+        c = self.containers.pop(old)
+        c.name = new
+        self.containers[new] = c
+        return 0, "", ""
+
     def docker_logs(self, opts: dict[str, list[str]], pos: list[str],
                     stdin: bytes | None) -> tuple[int, str, str]:
         c = self.containers.get(pos[0])
@@ -559,6 +599,8 @@ class FakeServer:
         if c is None:
             return 1, "", f"Error: No such object: {pos[0]}\n"
         state = c.status(self.clock.now())
+        if fmt == "{{.State.Status}}":
+            return 0, f"{state}\n", ""
         if fmt == ctr.STATE_FORMAT:
             restarts = c.restart_count(self.clock.now())
             return 0, (f"{state} {str(state == 'running').lower()} {restarts} "

@@ -199,8 +199,9 @@ def test_a_dead_receiver_slows_a_deploy_by_at_most_its_timeout(
 
 
 def test_a_staging_destination_runs_beside_production(clean: None, tmp_path: Path) -> None:
-    # a worker that outgrows its memory limit (busybox tail keeps 50 MB) once it is up
-    hog = ('[processes.hog]\ncommand = ["sh", "-c", "sleep 4; head -c 60000000 /dev/zero | '
+    # a worker that outgrows its memory limit (busybox tail keeps 50 MB) once it is up (20 s:
+    # after every deploy below checked that it stays up)
+    hog = ('[processes.hog]\ncommand = ["sh", "-c", "sleep 20; head -c 60000000 /dev/zero | '
            'tail -c 50000000 > /dev/null || exit 1; sleep 3600"]\nmemory = "16m"\n')
     cfg = hello_config(tmp_path / "shop", name="shop", web='memory = "64m"\ncpus = 0.5\n',
                        extra=hog)
@@ -222,7 +223,7 @@ def test_a_staging_destination_runs_beside_production(clean: None, tmp_path: Pat
                             capture_output=True, text=True, check=True).stdout.split()
     assert limits == [str(64 << 20), "500000000"], limits
     # the kernel killed the worker for its memory: status and logs say so
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while True:
         status = json.loads(dockyard("-c", str(cfg), "--json", "status").stdout)
         hogs = [p for p in status["processes"] if p["process"] == "hog" and p["release"] == "v2"]

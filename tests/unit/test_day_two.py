@@ -14,14 +14,24 @@ import pytest
 from dockyard import scripts, values
 from dockyard.accessories import commands, cron, spec
 from dockyard.config.loader import load_config, parse_config
-from dockyard.config.model import CronJobConfig, NotifyConfig
+from dockyard.config.model import Config, CronJobConfig, NotifyConfig
 from dockyard.docker import containers as ctr
-from dockyard.errors import ConfigError
+from dockyard.errors import ConfigError, DockyardError
 from dockyard.host.command import Answer
+from dockyard.host.runner import Runner
 from dockyard.jobs import runs as job_runs
 from dockyard.jobs.schedule import next_run
 from dockyard.notify import Notifier
+from dockyard.router import container as router
+from dockyard.router.ensure import can_hand_over as hand_over_possible
+from dockyard.router.ensure import hand_over
 from dockyard.server import disk
+from dockyard.state import snapshot
+from tests.fake import FakeServer
+from tests.unit.test_flows import config as flows_config
+from tests.unit.test_flows import deploy as flows_deploy
+from tests.unit.test_flows import runner as flows_runner
+from tests.unit.test_flows import served
 
 BASE = '[app]\nname = "shop"\n[server]\nhost = "local"\n'
 
@@ -300,3 +310,62 @@ def test_the_bridge_gateway_is_found_with_or_without_docker_recording_it(out: st
     from dockyard.deploy import sites
 
     assert sites.bridge_gateway().parse(Answer(0, out, "")) == expected
+
+
+# -- a router upgrade, on the fake server -----------------------------------------------------
+
+def _router_snapshot(server: FakeServer, cfg: Config) -> tuple[Runner, snapshot.Snapshot]:
+    run = flows_runner(server, command="router apply")
+    names = snapshot.facts(None, cfg)
+    return run, snapshot.assemble(list(names), run.read(*names.values()))
+
+
+def test_a_new_haproxy_takes_over_and_the_holder_stays() -> None:
+    server = FakeServer()
+    cfg = flows_config()
+    flows_deploy(server, cfg)
+    holder = server.containers[router.NAME]
+    assert server.containers[router.HAPROXY].labels["dockyard.role"] == "router"
+    newer = cfg.proxy.model_copy(update={"router_image": "haproxy:3.0"})
+    server.images["haproxy:3.0"] = "sha256:new"
+    run, snap = _router_snapshot(server, cfg)
+    assert hand_over_possible(snap)
+    hand_over(run, newer, snap)
+    assert server.containers[router.HAPROXY].image == "haproxy:3.0"
+    assert router.NEXT not in server.containers and server.containers[router.NAME] is holder
+    assert served(server, "hello.test")  # still routed
+    commands = [e["command"] for e in server.audit()]
+    # in this order, each after the one before
+    at = -1
+    for prefix in ("docker run -d --name=dockyard-haproxy-next", "docker update --restart=no",
+                   "docker kill --signal=USR1", "docker rm -f -- dockyard-haproxy",
+                   "docker rename -- dockyard-haproxy-next dockyard-haproxy"):
+        at = next(i for i, c in enumerate(commands) if i > at and c.startswith(prefix))
+        if prefix.startswith("docker run"):
+            assert "-x /run/dockyard/admin.sock" in commands[at]
+
+
+def test_a_new_haproxy_that_does_not_load_leaves_the_old_one_serving() -> None:
+    server = FakeServer()
+    cfg = flows_config()
+    flows_deploy(server, cfg)
+    old = server.containers[router.HAPROXY]
+    server.haproxy_loads = False
+    server.images["haproxy:broken"] = "sha256:bad"
+    run, snap = _router_snapshot(server, cfg)
+    with pytest.raises(DockyardError) as err:
+        hand_over(run, cfg.proxy.model_copy(update={"router_image": "haproxy:broken"}), snap)
+    assert err.value.code == "DY040" and "the old one keeps serving" in err.value.message
+    assert server.containers[router.HAPROXY] is old and old.state == "running"
+    assert router.NEXT not in server.containers
+    assert not any(e["command"].startswith("docker kill") for e in server.audit())
+
+
+def test_a_router_of_the_earlier_layout_is_recreated_not_handed_over() -> None:
+    server = FakeServer()
+    cfg = flows_config()
+    flows_deploy(server, cfg)
+    server.containers.pop(router.HAPROXY)  # one container, as an earlier Dockyard made it
+    server.containers[router.NAME].labels.pop("dockyard.config", None)
+    _, snap = _router_snapshot(server, cfg)
+    assert snap.router.legacy and snap.router.running and not hand_over_possible(snap)
