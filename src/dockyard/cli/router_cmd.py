@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
@@ -13,8 +14,10 @@ from dockyard import values
 from dockyard.certs.ensure import ensure_certs
 from dockyard.cli.context import AppContext, get, group
 from dockyard.config.duration import parse_duration
+from dockyard.config.model import Config, ProxyConfig
 from dockyard.docker import networks
 from dockyard.errors import DockyardError
+from dockyard.host.runner import Runner
 from dockyard.router import config as rc
 from dockyard.router import logs as logs_mod
 from dockyard.router.ensure import can_hand_over, ensure_router, hand_over, recreate_router
@@ -25,16 +28,21 @@ from dockyard.state import snapshot
 app = group("The server-wide router (dockyard-router).")
 
 
-@app.command("apply")
-def apply(
-    ctx: typer.Context,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-    = False,
-) -> None:
-    """Apply this file's [proxy] settings to the server, for every app on it."""
-    obj = get(ctx)
-    cfg = obj.config()
-    runner = obj.runner()
+@dataclass
+class _Plan:
+    """What `router apply` does on one host."""
+
+    runner: Runner
+    snap: snapshot.Snapshot
+    new: ProxyConfig
+    changed: list[str]
+    handover: bool
+    recreate: bool
+    start: bool
+
+
+def _plan(obj: AppContext, runner: Runner, cfg: Config) -> _Plan | None:
+    """Read one host and say what would change there; None when nothing would."""
     # no lock held meanwhile: the router's files are written under the router lock, and only
     # if no app changed the routes since they were read (router/writer.py)
     names = snapshot.facts(None, cfg)
@@ -46,7 +54,7 @@ def apply(
     start = not snap.router.exists
     if snap.proxy is not None and not changed and not moves and not start:
         obj.say(f"{runner.host.label}: the router settings already match; nothing to do")
-        return
+        return None
     replace = snap.router.exists and (
         moves or any(k in proxy_state.RECREATE_KEYS for k in changed))
     # a new image or configuration: a new HAProxy takes the sockets over (no request lost);
@@ -75,30 +83,53 @@ def apply(
     if start:
         obj.err.print(f"  the router is not running yet: it starts with these settings "
                       f"(ports {new.http_port} and {new.https_port})")
-    # whether there is anything to confirm depends on the server: asked after reading it
-    obj.need_confirmation(yes, "router apply")
-    obj.confirm("apply?", yes)
+    return _Plan(runner, snap, new, changed, handover, recreate, start)
+
+
+def _carry_out(obj: AppContext, plan: _Plan) -> None:
+    runner, snap, new = plan.runner, plan.snap, plan.new
     setup = [] if snap.state_dir else state_dir_commands(snap.who)
     runner.change_all([*setup, proxy_state.write_command(new)])
-    if handover:
+    if plan.handover:
         hand_over(runner, new, snap)
-    elif recreate:
+    elif plan.recreate:
         recreate_router(runner, new, snap)
-    elif start:
+    elif plan.start:
         snap.state_dir = True
         ensure_router(runner, new, snap)
-    if snap.certs is not None and (recreate or any(k in proxy_state.ACME_KEYS
-                                                   for k in changed)):
+    if snap.certs is not None and (plan.recreate or any(k in proxy_state.ACME_KEYS
+                                                        for k in plan.changed)):
         # the ACME client follows the new settings (and a new router's namespace)
         ensure_certs(runner, new, gid=snap.who.gid, current=snap.certs, force=True,
                      image_present=snap.images.get(new.acme_image, False))
     runner.flush_audit()
     if not runner.dry_run:
-        done = ("applied; a new HAProxy took over" if handover else
-                "applied; the router was recreated" if recreate else
-                "applied; the router runs" if start else "applied")
+        done = ("applied; a new HAProxy took over" if plan.handover else
+                "applied; the router was recreated" if plan.recreate else
+                "applied; the router runs" if plan.start else "applied")
         obj.say(f"{runner.host.label}: router settings {done}")
 
+
+@app.command("apply")
+def apply(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+    = False,
+) -> None:
+    """Apply this file's [proxy] settings to the server (with several [server] hosts: to
+    each of them, one after the other), for every app on it."""
+    obj = get(ctx)
+    cfg = obj.config()
+    first = obj.runner()
+    plans = [plan for runner in (first, *first.peers)
+             if (plan := _plan(obj, runner, cfg)) is not None]
+    if not plans:
+        return
+    # whether there is anything to confirm depends on the servers: asked after reading them
+    obj.need_confirmation(yes, "router apply")
+    obj.confirm("apply?", yes)
+    for plan in plans:  # one router at a time: the others serve meanwhile
+        _carry_out(obj, plan)
 
 
 @app.command("logs")
