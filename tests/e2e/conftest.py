@@ -15,10 +15,12 @@ command does it first).
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import os
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -68,6 +70,28 @@ CREATED: list[Path] = []
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(argv), capture_output=True, text=True, check=check, timeout=120)
+
+
+def ws_upgrade(sock: socket.socket, host: str) -> None:
+    """Open a websocket on ``sock`` (plain or TLS) to the ws test app's /ws path."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+
+
+def ws_echo(sock: socket.socket, text: str) -> str:
+    """One masked text frame out, the echo's text back."""
+    data = text.encode()
+    mask = os.urandom(4)
+    sock.sendall(bytes([0x81, 0x80 | len(data)]) + mask +
+                 bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+    head = sock.recv(2)
+    return sock.recv(head[1] & 0x7F).decode()
 
 
 def bridge_gateway() -> str:

@@ -4,10 +4,8 @@ command; redirects; websockets and server-sent events across deploys and renewal
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
-import os
 import shlex
 import socket
 import ssl
@@ -31,6 +29,8 @@ from tests.e2e.conftest import (
     router_identity,
     sh,
     soak,
+    ws_echo,
+    ws_upgrade,
     zd_probe,
 )
 from tests.helpers import REPO, dockyard
@@ -185,24 +185,8 @@ def test_https_deploys_under_load_and_renewal_without_a_command(
 
 def ws_connect(domain: str, root: Path) -> ssl.SSLSocket:
     sock = tls_socket(domain, root)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(f"GET /ws HTTP/1.1\r\nHost: {domain}\r\nUpgrade: websocket\r\n"
-                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
+    ws_upgrade(sock, domain)
     return sock
-
-
-def ws_echo(sock: ssl.SSLSocket, text: str) -> str:
-    data = text.encode()
-    mask = os.urandom(4)
-    sock.sendall(bytes([0x81, 0x80 | len(data)]) + mask +
-                 bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
-    head = sock.recv(2)
-    return sock.recv(head[1] & 0x7F).decode()
 
 
 def test_websocket_and_sse_stay_open_through_deploys_new_names_and_renewals(

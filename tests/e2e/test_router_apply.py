@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -22,6 +20,8 @@ from tests.e2e.conftest import (
     set_version,
     sh,
     wait_answer,
+    ws_echo,
+    ws_upgrade,
     zd_probe,
 )
 from tests.helpers import dockyard
@@ -89,24 +89,8 @@ def test_apply_records_settings_then_recreates_the_router_on_port_change(
 def ws_open(host: str) -> socket.socket:
     """A websocket to the ws test app through the router (plain HTTP)."""
     sock = socket.create_connection(("127.0.0.1", HTTP_PORT), timeout=10)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
+    ws_upgrade(sock, host)
     return sock
-
-
-def ws_echo(sock: socket.socket, text: str) -> str:
-    data = text.encode()
-    mask = os.urandom(4)
-    sock.sendall(bytes([0x81, 0x80 | len(data)]) + mask +
-                 bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
-    head = sock.recv(2)
-    return sock.recv(head[1] & 0x7F).decode()
 
 
 def routers() -> list[tuple[str, str]]:

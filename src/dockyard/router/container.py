@@ -97,19 +97,6 @@ def run(settings: ProxyConfig, *, gid: int, name: str = HAPROXY,
            "by host name"))
 
 
-def run_legacy(settings: ProxyConfig, *, gid: int) -> Command:
-    """The earlier one-container router (kept for the tests of that layout only)."""
-    return change(
-        ["docker", "run", "-d", f"--name={NAME}", "--label=dockyard.role=router",
-         f"--network={ROUTER_NETWORK}", "--restart=unless-stopped", "--init", *LOG_OPTS,
-         f"--group-add={gid}",
-         f"--publish={_on(settings)}{settings.http_port}:{rc.HTTP_PORT}",
-         f"--publish={_on(settings)}{settings.https_port}:{rc.HTTPS_PORT}",
-         f"--volume={ETC_DIR}:{rc.CONFIG_DIR}:ro", f"--volume={RUN_DIR}:{rc.RUN_DIR}",
-         "--", settings.router_image],
-        "start the router (one container)")
-
-
 def retire_old() -> list[Command]:
     """The old HAProxy stops softly: never restarted by its policy, then SIGUSR1."""
     return [change(["docker", "update", "--restart=no", "--", HAPROXY],
