@@ -4,6 +4,7 @@ a second copy of the app beside the first (destinations), resource limits."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from tests.e2e.conftest import (
     set_version,
     zd_probe,
 )
-from tests.helpers import dockyard
+from tests.helpers import Run, dockyard
 
 pytestmark = pytest.mark.e2e
 
@@ -170,6 +171,13 @@ def test_jobs_run_on_the_server_alone_and_failures_are_notified(
     cfg.write_text(text)
 
 
+def after_summary(run: Run) -> float:
+    """The wall clock of a deploy beyond the duration its summary reports."""
+    said = re.search(r" is live on \S+ in ([0-9.]+)s", run.stderr)
+    assert said, run.stderr[-2000:]
+    return run.seconds - float(said.group(1))
+
+
 def test_a_dead_receiver_slows_a_deploy_by_at_most_its_timeout(
         clean: None, tmp_path: Path) -> None:
     # a receiver that takes the connection and never answers
@@ -191,9 +199,13 @@ def test_a_dead_receiver_slows_a_deploy_by_at_most_its_timeout(
         said = [line for line in slowed.stderr.splitlines()
                 if line.startswith("notify: deploy.succeeded to the webhook: ")]
         assert said and ("no answer within 3s" in said[0] or "failed" in said[0]), said
-        print(f"a deploy with a dead receiver: {slowed.seconds:.1f}s, the same deploy "
-              f"without one: {quiet.seconds:.1f}s")
-        assert slowed.seconds < quiet.seconds + 3 + 4, (slowed.seconds, quiet.seconds)
+        # what the receiver costs: the command's wall clock beyond the deploy's own duration
+        # (its summary), against the same for a deploy without a webhook (two deploys' own
+        # durations differ by seconds on a busy machine; this difference does not)
+        waited, baseline = after_summary(slowed), after_summary(quiet)
+        print(f"after the summary: {waited:.2f}s with a dead receiver, {baseline:.2f}s "
+              "without one")
+        assert waited < baseline + 3 + 1.5, (waited, baseline)
     finally:
         dead.close()
 

@@ -32,6 +32,7 @@ from tests.e2e.conftest import (
     HTTP_PORT,
     STATE,
     TESTBED,
+    bridge_gateway,
     get,
     hello_config,
     sh,
@@ -183,7 +184,10 @@ def test_local_builder_ships_only_the_new_layers(tmp_path: Path,
     assert page(address) == "<p>three</p>"
 
     # nothing listens afterwards on either side; the registry is stopped, kept for its cache
-    assert listening(None) - before_here == set()
+    # (the docker0 address aside: other tests' webhook receivers listen there meanwhile, for
+    # the server's containers; Dockyard never does)
+    gateway = f"{bridge_gateway()}:"
+    assert {a for a in listening(None) - before_here if not a.startswith(gateway)} == set()
     assert listening(netns) - before_there - {"0.0.0.0:80", "0.0.0.0:443", "[::]:80",
                                               "[::]:443"} == set()
     state = sh("docker", "inspect", "-f", "{{.State.Status}}", "dockyard-registry").stdout
