@@ -26,6 +26,7 @@ from dockyard.state import paths
 
 #: the network namespace holder (the earlier layout: HAProxy itself)
 NAME = "dockyard-router"
+DOCKER_SOCKET = "/var/run/docker.sock"
 #: the HAProxy container that serves, and its successor during an upgrade
 HAPROXY = "dockyard-haproxy"
 NEXT = "dockyard-haproxy-next"
@@ -38,7 +39,29 @@ API_SOCKET = f"{RUN_DIR}/admin.sock"  # the same socket, seen from the server
 LOG_OPTS = ["--log-driver=json-file", "--log-opt=max-size=10m", "--log-opt=max-file=3"]
 #: how long an old HAProxy may take to finish (hard-stop-after in the config, and a margin)
 SOFT_STOP_SECONDS = 45.0
-HOLD = 'trap "exit 0" TERM; while :; do sleep 3600 & wait $!; done'
+#: The holder's command. Docker 20.10 does not order the starts after a daemon restart or a
+#: reboot: HAProxy may start before the holder, fail to join its namespace and stay down
+#: (moby/moby#50326). So the holder, once up, starts HAProxy itself (retrying while the
+#: engine's API comes up), or restarts it when it runs in a namespace from before the holder's
+#: own start; then it sleeps. A HAProxy told to stop for good (restart=no, an upgrade's old
+#: one) is left alone.
+HOLD = """trap "exit 0" TERM
+mine=$(date -u +%Y-%m-%dT%H:%M:%S)
+i=0
+while [ "$i" -lt 300 ]; do
+  seen=$(docker inspect -f '{{.State.Running}} {{.State.StartedAt}} {{.HostConfig.RestartPolicy.Name}}' \
+    dockyard-haproxy 2> /dev/null) || { [ "$i" -gt 120 ] && break; sleep 1; i=$((i + 1)); continue; }
+  set -- $seen
+  [ "$3" = "no" ] && break
+  if [ "$1" = "true" ]; then
+    started=$(echo "$2" | cut -c1-19)
+    if expr "$started" \\< "$mine" > /dev/null; then docker restart dockyard-haproxy > /dev/null && break
+    else break; fi
+  elif docker start dockyard-haproxy > /dev/null 2>&1; then break; fi
+  sleep 1
+  i=$((i + 1))
+done
+while :; do sleep 3600 & wait $!; done"""
 
 
 def remove() -> Command:
@@ -72,7 +95,8 @@ def run_holder(settings: ProxyConfig) -> Command:
          "--restart=unless-stopped", "--init", *LOG_OPTS,
          f"--publish={_on(settings)}{settings.http_port}:{rc.HTTP_PORT}",
          f"--publish={_on(settings)}{settings.https_port}:{rc.HTTPS_PORT}",
-         "--entrypoint=sh", "--", settings.router_image, "-c", HOLD],
+         f"--volume={DOCKER_SOCKET}:{DOCKER_SOCKET}",
+         "--entrypoint=sh", "--", settings.tools_image, "-c", HOLD],
         f"start {NAME}: it holds the router's ports {settings.http_port} and "
         f"{settings.https_port} (on {settings.bind}) and its networks, so HAProxy can be "
         "replaced inside it without closing them")
