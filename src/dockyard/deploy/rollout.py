@@ -267,10 +267,6 @@ def free_servers(t: Target, view: RouterView, route: rc.Route, count: int = 1) -
     return chosen
 
 
-def free_server(t: Target, view: RouterView, route: rc.Route) -> str:
-    return free_servers(t, view, route, 1)[0]
-
-
 def retire(t: Target, backend: str, servers: list[tuple[str, bool]], names: list[str],
            release: str) -> Command:
     """Start the retirement of ``release`` (the old one) on the server (scripts/retire.sh),
