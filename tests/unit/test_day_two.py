@@ -289,6 +289,44 @@ def test_prune_lists_what_it_removes_and_never_removes_volumes() -> None:
     assert "--filter label=dockyard.process" in script  # processes only: never accessories
 
 
+def test_prune_keeps_a_deploy_under_way_its_image(tmp_path: Path) -> None:
+    """A deploy builds vN before it records the release; a prune meanwhile (another app's
+    shell, cron) must not take it, nor anything of an app whose lock is held."""
+    import subprocess
+
+    state = tmp_path / "state"
+    for app, numbers in (("shop", [1, 2, 3]), ("busy", [1])):
+        releases = state / "apps" / app / "releases"
+        releases.mkdir(parents=True)
+        for n in numbers:
+            (releases / f"v{n}.json").write_text(f'{{"outcome":"superseded","n":{n}}}')
+        (state / "apps" / app / "current").write_text(str(numbers[-1]))
+        (state / "apps" / app / "keep").write_text("1")
+    images = ("dockyard/shop:v1", "dockyard/shop:v2", "dockyard/shop:v3", "dockyard/shop:v4",
+              "dockyard/busy:v0", "dockyard/gone:v7")
+    log = tmp_path / "docker.log"
+    fake = ('docker() { case "$1 $2" in "image ls") [ "$3" = -q ] || printf "%s\\n" '
+            + " ".join(f"'{ref.replace(':', ' ')} id'" for ref in images)
+            + ' ;; "image inspect") echo 10 ;; "image rm") echo "$4" >> ' + str(log)
+            + ' ;; esac; }; ')
+    script = scripts.source("server-prune").replace("state=/var/lib/dockyard",
+                                                     f"state={state}")
+    lock = state / "apps" / "busy" / "lock"
+    lock.touch()
+    holder = subprocess.Popen(["flock", str(lock), "sleep", "30"])
+    try:
+        time.sleep(0.3)
+        run = subprocess.run(["sh", "-c", fake + script, "server-prune", "remove"],
+                             capture_output=True, text=True, timeout=30)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run.returncode == 0, run.stderr
+    # shop keeps its live v3 and the unrecorded v4; busy (locked) keeps even v0; gone goes
+    assert log.read_text().split() == ["dockyard/shop:v1", "dockyard/shop:v2",
+                                       "dockyard/gone:v7"]
+
+
 # -- replicas ---------------------------------------------------------------------------------
 
 def test_every_backend_has_room_for_a_start_first_switch_of_the_most_replicas() -> None:

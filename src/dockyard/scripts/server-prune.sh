@@ -4,9 +4,12 @@
 # and with "remove" it goes. Sent inline.
 #   - release images (dockyard/APP:vN) of apps no longer on the server, and of releases
 #     beyond what the app keeps: its live release, the newest KEEP releases that served
-#     (apps/APP/keep, written by deploys; 5 when absent) and any newer one (a deploy under way)
+#     (apps/APP/keep, written by deploys; 5 when absent) and any newer one, recorded or not
+#     (a deploy under way builds its image before it records the release). An app whose
+#     lock is held (a deploy, rollback or restart under way) keeps all its images.
 #   - dangling images Dockyard built (label dockyard.app)
-#   - stopped app containers (a process or a one-off release container): never an accessory
+#   - stopped app containers (a process or a one-off release container) of apps not busy:
+#     never an accessory
 #   - volumes of apps no longer on the server: listed only
 export LC_ALL=C
 mode=$1
@@ -24,12 +27,11 @@ kept() {  # kept APP: the release numbers APP's images must keep, one per line
     esac
   done | sort -n)
   for n in $served; do newest=$n; done
+  echo "above $newest"
   printf '%s\n' "$served" | tail -n "$keep"
-  for f in "$dir"/releases/v*.json; do
-    [ -f "$f" ] || continue
-    n=${f##*/v}; n=${n%.json}
-    [ "$n" -gt "$newest" ] && echo "$n"
-  done
+}
+busy() {  # busy APP: true while a command holds APP's lock (scripts/lock.sh)
+  [ -e "$state/apps/$1/lock" ] && ! flock -n "$state/apps/$1/lock" true
 }
 docker image ls --format '{{.Repository}} {{.Tag}} {{.ID}}' | while read -r repo tag id; do
   case $repo in dockyard/*) ;; *) continue ;; esac
@@ -37,7 +39,11 @@ docker image ls --format '{{.Repository}} {{.Tag}} {{.ID}}' | while read -r repo
   if [ -d "$state/apps/$app" ]; then
     n=${tag#v}
     case $n in '' | *[!0-9]*) continue ;; esac
-    kept "$app" | grep -qx "$n" && continue
+    busy "$app" && continue
+    keeping=$(kept "$app")
+    printf '%s\n' "$keeping" | grep -qx "$n" && continue
+    above=$(printf '%s\n' "$keeping" | sed -n 's/^above //p')
+    [ "$n" -gt "${above:-0}" ] && continue
   fi
   size=$(docker image inspect --format '{{.Size}}' "$id" 2>/dev/null)
   echo "image $repo:$tag ${size:-0}"
@@ -49,7 +55,9 @@ docker image ls -q --filter dangling=true --filter label=dockyard.app | sort -u 
   [ "$mode" = remove ] && docker image rm -- "$id" > /dev/null 2>&1
 done
 docker ps -a --filter label=dockyard.process --filter status=exited --filter status=created \
-    --filter status=dead --format '{{.Names}}' | while read -r name; do
+    --filter status=dead --format '{{.Names}} {{.Label "dockyard.app"}}' |
+  while read -r name app; do
+  busy "$app" && continue
   echo "container $name"
   [ "$mode" = remove ] && docker rm -- "$name" > /dev/null 2>&1
 done
