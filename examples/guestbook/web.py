@@ -11,6 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
+from cache import incr
 from db import connection
 
 VERSION = os.environ.get("APP_VERSION", "dev")
@@ -22,11 +23,13 @@ def page() -> str:
         count = conn.execute("SELECT count(*) FROM entries").fetchone()[0]
         rows = conn.execute("SELECT name, message, created_at FROM entries "
                             "ORDER BY id DESC LIMIT 20").fetchall()
+    visits = incr("visits")
+    seen = f" · {visits} visits" if visits is not None else ""
     items = "".join(f"<li><b>{html.escape(n)}</b>: {html.escape(m)} "
                     f"<small>{t:%Y-%m-%d %H:%M}</small></li>" for n, m, t in rows)
     return (f"<!doctype html><title>guestbook {VERSION}</title>\n<h1>Guestbook</h1>\n"
             "<form method=post><input name=name placeholder=name> <input name=message "
-            f"placeholder=message> <button>Sign</button></form>\n<p>{count} entries</p>"
+            f"placeholder=message> <button>Sign</button></form>\n<p>{count} entries{seen}</p>"
             f"<ul>{items}</ul>\n")
 
 

@@ -20,6 +20,8 @@ CODES: dict[str, tuple[str, int]] = {
     "DY004": ("file already exists", 2),
     "DY005": ("bad command-line usage", 2),
     "DY006": ("a file cannot be read", 2),
+    "DY007": ("the compose file cannot be read", 2),
+    "DY008": ("the compose file asks for what Dockyard cannot do", 2),
     "DY010": ("server unreachable", 1),
     "DY011": ("server host key changed", 1),
     "DY012": ("SSH authentication failed", 1),

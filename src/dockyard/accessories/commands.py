@@ -68,6 +68,18 @@ def remove(acc: Accessory) -> Command:
                   f"remove the {acc.container} container (volumes are kept)")
 
 
+def remove_container(container: str, name: str) -> Command:
+    return change(["docker", "rm", "-f", "--", container],
+                  f"remove {name}'s container, gone from the compose file (volumes are kept)")
+
+
+def volumes_of(app: str, name: str) -> Fact[list[str]]:
+    """The named volumes made for accessory ``name`` (by their labels)."""
+    return fact(["docker", "volume", "ls", "-q", f"--filter=label=dockyard.app={app}",
+                 f"--filter=label=dockyard.accessory={name}"],
+                lambda answer: sorted(answer.out.split()), f"{name}'s volumes")
+
+
 def remove_volumes(acc: Accessory) -> Command | None:
     named = [m.source for m in acc.mounts() if m.named]
     if not named:

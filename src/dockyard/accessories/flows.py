@@ -160,20 +160,43 @@ def wait_ready(site: Site, acc: Accessory) -> None:
 
 def ensure_for_deploy(site: Site) -> None:
     """Deploys boot missing accessories and wait for them; running ones are not touched
-    (a changed setting is pointed out, applied only by ``accessory upgrade``)."""
+    (a changed setting is pointed out, applied only by ``accessory upgrade``). With a
+    compose file, the file is the whole truth: a stateful service it no longer has loses
+    its container, never its volumes."""
+    composition = site.config.composition
+    source = composition.file_name if composition is not None else "dockyard.toml"
     for acc in site.all():
         found = site.running(acc)
         if found is None:
             boot(site, acc)
             continue
         if found.config_hash != acc.config_hash(site.snap.env):
-            site.progress.warn(f"{acc.name}'s settings in dockyard.toml differ from the running "
+            site.progress.warn(f"{acc.name}'s settings in {source} differ from the running "
                                f"container; apply them with: dockyard accessory upgrade "
                                f"{acc.name}")
         if not found.running:
             site.progress.warn(f"{acc.name} is {found.state}, not running; start it with: "
                                f"dockyard accessory start {acc.name}")
+    if composition is not None:
+        for name in sorted(set(site.snap.accessories) - set(site.config.accessories)):
+            _remove_gone(site, name, source)
     update_schedule(site)
+
+
+def _remove_gone(site: Site, name: str, source: str) -> None:
+    """A stateful service gone from the compose file: its container goes, its volumes stay
+    (named in the warning, with the command that deletes them)."""
+    found = site.snap.accessories[name]
+    with site.progress.step(f"remove {name} (no longer in {source})", f"remove {name}"):
+        site.runner.change_all([cmds.remove_container(found.container, name)])
+        kept = site.runner.read_one(cmds.volumes_of(site.app, name))
+    if kept:
+        site.progress.warn(f"{name}: no longer in {source}; its container is removed, its "
+                           f"volumes are kept: {', '.join(kept)} (delete them with: docker "
+                           f"volume rm {' '.join(kept)})")
+    else:
+        site.progress.warn(f"{name}: no longer in {source}; its container is removed (it had "
+                           "no named volume)")
 
 
 def update_schedule(site: Site, *, without: str | None = None) -> None:

@@ -143,15 +143,19 @@ class Accessory:
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def publish(self) -> str | None:
-        """``-p`` value: on the server's 127.0.0.1 only, never on a public address."""
+        """``-p`` value: on the server's 127.0.0.1 only, unless the port names an address."""
         if self.config.port is None:
             return None
         parts = self.config.port.split(":")
+        if len(parts) == 3:  # the file named the address
+            return self.config.port
         host, inner = (parts[0], parts[1]) if len(parts) == 2 else (parts[0], parts[0])
         return f"127.0.0.1:{host}:{inner}"
 
 
 def resolve(config: Config, name: str, base_dir: Path) -> Accessory:
+    if config.composition is not None:  # a compose service's name stands for its accessory
+        name = config.composition.accessory_of(name)
     if name not in config.accessories:
         known = ", ".join(sorted(config.accessories)) or "none"
         raise DockyardError("DY060", f"{name!r} is not an accessory of {config.app.name}; "

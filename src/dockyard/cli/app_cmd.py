@@ -7,6 +7,7 @@ stderr.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from dockyard.deploy import deploy as flows
 from dockyard.deploy import tls
 from dockyard.deploy.progress import Progress
 from dockyard.deploy.remove import remove_app
+from dockyard.deploy.rollout import with_extras
 from dockyard.deploy.status import app_view
 from dockyard.docker import containers as ctr
 from dockyard.errors import DockyardError
@@ -217,18 +219,24 @@ def status(ctx: typer.Context) -> None:
             width=width))
 
 
-def _known_process(obj: AppContext, process: str) -> None:
-    """The config alone says which processes exist: checked before connecting."""
+def _known_process(obj: AppContext, process: str) -> str:
+    """The config alone says which processes exist: checked before connecting. A compose
+    service's name stands for its process (the routed service for web)."""
     cfg = obj.config()
+    if cfg.composition is not None:
+        process = cfg.composition.process_of(process)
     if process != "web" and process not in cfg.processes:
         known = ", ".join(["web", *sorted(cfg.processes)])
+        if cfg.composition is not None:
+            known += " (or the compose file's service names)"
         raise DockyardError("DY057", f"{values.shown(process)} is not a process of "
                             f"{cfg.app.name}; its processes: {known}")
+    return process
 
 
 def _containers(obj: AppContext, process: str,
                 states: tuple[str, ...] = ("running",)) -> list[ctr.Listed]:
-    _known_process(obj, process)
+    process = _known_process(obj, process)
     runner = obj.runner()
     app = obj.config().app.name
     everything = runner.read_one(ctr.list_app(app))
@@ -253,7 +261,7 @@ def logs(
     if obj.config().server.cluster:  # every task's lines, prefixed by task and node
         from dockyard.cluster import services as svc
 
-        _known_process(obj, process)
+        process = _known_process(obj, process)
         runner = obj.runner()
         found = [t for t in runner.read_one(svc.app_tasks(obj.config().app.name))
                  if t.process == process]
@@ -275,11 +283,20 @@ def logs(
 
 def run(
     ctx: typer.Context,
-    command: Annotated[list[str], typer.Argument(metavar="-- CMD", help="The command, after --.")],
+    command: Annotated[list[str], typer.Argument(
+        metavar="[PROCESS] -- CMD", help="The process whose image and settings it takes "
+        "(default: web; a compose service's name works), then the command after --.")],
 ) -> None:
     """Run a one-off container of the current release (env and network included):
     dockyard run -- python manage.py shell"""
     obj = get(ctx)
+    before, raw = context.passthrough(["run"], list(command))
+    if len(before) > 1 or any(w.startswith("-") for w in before):
+        raise DockyardError("DY005", "write: dockyard run [PROCESS] -- CMD...")
+    process = _known_process(obj, before[0]) if before else "web"
+    command = raw
+    if not command:
+        raise DockyardError("DY005", "no command given; write: dockyard run [PROCESS] -- CMD...")
     runner = obj.runner()
     cfg = obj.config()
     app = cfg.app.name
@@ -293,6 +310,11 @@ def run(
     spec = ctr.ContainerSpec(app, "run", state.current, image, app,
                              ctr.container_name(app, "run", state.current),
                              flows.env_file_path(app, state.current), list(command))
+    if cfg.composition is not None:  # a compose service's own image, volumes, entrypoint
+        extras = cfg.composition.extras.get(process)
+        spec = with_extras(cfg, dataclasses.replace(spec, process=process))
+        spec = dataclasses.replace(spec, process="run", command=extras.command(list(command))
+                                   if extras else list(command))
     code = runner.interactive(ctr.run_interactive(spec, tty=tty), tty=tty)
     raise typer.Exit(code)
 
@@ -319,7 +341,7 @@ def exec_(
         raise DockyardError("DY005", "no command given; write: dockyard exec [PROCESS] -- CMD...")
     runner = obj.runner()
     if obj.config().server.cluster:  # the first node (hosts order) that runs such a task
-        _known_process(obj, process)
+        process = _known_process(obj, process)
         for candidate in [runner, *runner.peers]:
             here = [c for c in candidate.read_one(ctr.list_app(obj.config().app.name))
                     if c.process == process and c.running]

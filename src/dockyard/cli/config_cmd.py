@@ -26,6 +26,10 @@ def show_config(ctx: typer.Context) -> None:
         return
     proxy = data.pop("proxy", None)
     print(f"# {obj.config_path}, resolved (defaults filled in)")
+    if cfg.composition is not None:
+        print(f"# the services of {', '.join(p.name for p in cfg.composition.files)}:")
+        for line in cfg.composition.lines():
+            print(f"#   {printable(line)}")
     print(tomli_w.dumps(data), end="")
     if proxy is not None:
         print(proxy_section(proxy, set(cfg.proxy.model_fields_set)), end="")
@@ -52,8 +56,15 @@ def init(
     host: Annotated[str, typer.Option("--host", help='Server address for [server] host, '
                                       'e.g. "ssh://root@203.0.113.5" or "local".')]
     = "ssh://root@203.0.113.5:22",
+    compose: Annotated[bool, typer.Option(
+        "--compose", help="Deploy the services of a compose file: FILE, or the "
+        "docker-compose.yml (compose.yaml, ...) next to dockyard.toml; says what each service "
+        "becomes.")] = False,
+    file: Annotated[str | None, typer.Argument(
+        metavar="[FILE]", help="With --compose: the compose file.")] = None,
 ) -> None:
-    """Write a commented starter dockyard.toml (reads your Dockerfile's EXPOSE port)."""
+    """Write a commented starter dockyard.toml (reads your Dockerfile's EXPOSE port, or
+    with --compose your compose file)."""
     obj = get(ctx)
     path: Path = obj.config_path
     name = printable(str(path))
@@ -71,9 +82,54 @@ def init(
         if path.exists() and not force:
             raise ConfigError("DY004", f"{name} already exists; edit it, or pass --force to "
                               "replace it with a fresh starter file")
-        text = starter(path.resolve().parent, host=host)
-        parse_config(text, path)  # the starter must always be valid: checked before writing
+        if file is not None and not compose:
+            raise DockyardError("DY005", f"{printable(file)}: a file is read with --compose; "
+                                f"write: dockyard init --compose {printable(file)}")
+        if compose:
+            text = _compose_starter(path, file or "", host)
+        else:
+            text = starter(path.resolve().parent, host=host)
+        config = parse_config(text, path)  # the starter must be valid: checked before writing
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise DockyardError("DY006", f"{name}: cannot be written ({exc.strerror or exc})") from None
+    if config.composition is not None:
+        obj.say(f"read {', '.join(p.name for p in config.composition.files)}:")
+        for line in config.composition.lines():
+            obj.say(f"  {printable(line)}")
     obj.say(f"wrote {name}; review it, then run: dockyard server check")
+
+
+def _compose_starter(path: Path, compose: str, host: str) -> str:
+    """The starter for a compose file: which service is routed, and on which port."""
+    from dockyard.compose.load import load
+    from dockyard.compose.translate import Translation, guess_web
+    from dockyard.config.model import ComposeConfig
+    from dockyard.config.starter import compose_starter, find_compose
+
+    directory = path.resolve().parent
+    if compose:
+        file = Path(compose)
+        file = file if file.is_absolute() else (Path.cwd() / file)
+    else:
+        found = find_compose(directory)
+        if found is None:
+            raise DockyardError("DY001", f"no compose file next to {printable(str(path))} "
+                                "(compose.yaml, docker-compose.yml, ...); pass it: "
+                                "dockyard init --compose FILE")
+        file = found
+    if not file.is_file():
+        raise DockyardError("DY001", f"{printable(str(file))}: no such file; pass the compose "
+                            "file: dockyard init --compose FILE")
+    import os
+
+    relative = os.path.relpath(file.resolve(), directory)
+    project = load([file])
+    web = guess_web(project)
+    if web is None:
+        raise DockyardError("DY008", f"{file.name}: no service to route (none builds an "
+                            "image or publishes ports); add ports: to the web service")
+    settings = ComposeConfig(file=relative, web=[web])
+    t = Translation(project, settings, "app", directory, {}, {})
+    port = t._port(t.services[web])
+    return compose_starter(directory, relative, web, port, host=host)

@@ -134,13 +134,31 @@ def parse_config(text: str, path: Path | str = "dockyard.toml", *,
         if destination and isinstance(app, dict) and isinstance(app.get("name"), str) and \
                 not _has(over, ("app", "name")):
             data["app"] = {**app, "name": f"{app['name']}-{destination}"}
+    composition = None
+    if isinstance(data.get("compose"), dict):
+        data, composition = _with_compose(data, path)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
         raise _config_error(exc, sources) from None
     except RecursionError:
         raise ConfigError("DY003", f"{name}: values are nested too deeply; a dockyard.toml "
                           "holds tables, lists and plain values") from None
+    config._composition = composition
+    return config
+
+
+def _with_compose(data: dict[str, Any], path: Path | str) -> tuple[dict[str, Any], Any]:
+    """The tables the compose file makes, under dockyard.toml's own (which win)."""
+    from dockyard.compose.translate import compose
+    from dockyard.config.model import ComposeConfig
+
+    try:
+        settings = ComposeConfig.model_validate(data["compose"])
+    except ValidationError:
+        return data, None  # the whole file's validation says what is wrong, and where
+    derived, composition = compose(data, settings, Path(path).resolve().parent)
+    return merge(derived, data), composition
 
 
 def _toml_message(exc: tomllib.TOMLDecodeError) -> str:

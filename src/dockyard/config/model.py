@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 from pydantic import (
     AfterValidator,
@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -25,6 +26,9 @@ from pydantic import (
 
 from dockyard import values
 from dockyard.config.duration import duration
+
+if TYPE_CHECKING:
+    from dockyard.compose.translate import Composition
 from dockyard.values import (
     AccessoryName,
     ArgvWord,
@@ -234,6 +238,9 @@ class BuildConfig(Section):
         description="Build arguments (--build-arg). Not for secrets: build args are stored "
         "in the image's history.",
     )
+    target: ArgvWord | None = Field(
+        default=None, description="The Dockerfile stage to build (--target), e.g. \"prod\"."
+    )
     image: ImageRef | None = Field(
         default=None,
         description='Use this image instead of building, e.g. "ghcr.io/me/app:1.2" (or '
@@ -364,7 +371,9 @@ def _process(value: Any) -> Any:
 class ProcessConfig(Section):
     """An extra long-running process of the app's image, not routed (a worker, a queue)."""
 
-    command: Command = Field(description='What it runs, e.g. ["python", "worker.py"].')
+    command: Command | None = Field(
+        default=None, description='What it runs, e.g. ["python", "worker.py"] (required, '
+        "unless a compose service of its own image says it).")
     replicas: int = Field(
         default=1, strict=True, ge=1, le=16,
         description="How many containers of it run at once.")
@@ -608,8 +617,8 @@ class AccessoryConfig(Section):
     port: str | None = Field(
         default=None,
         description='Publish a port on the server\'s 127.0.0.1 only (for an SSH tunnel), '
-        'e.g. "5432" or "15432:5432". The app never needs it: it reaches the accessory by '
-        "name on its own network.",
+        'e.g. "5432" or "15432:5432" ("0.0.0.0:5432:5432" publishes it on every address). '
+        "The app never needs it: it reaches the accessory by name on its own network.",
     )
     backup: BackupConfig | None = Field(
         default=None,
@@ -628,13 +637,16 @@ class AccessoryConfig(Section):
         text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
         parts = text.split(":") if isinstance(text, str) else []
         try:
+            if len(parts) == 3:  # an address of the server: "0.0.0.0:5432:5432"
+                ipaddress.IPv4Address(parts.pop(0))
             if not 1 <= len(parts) <= 2:
                 raise ValueError
             for part in parts:
                 values.port(part)
         except ValueError:
-            raise ValueError(f'{values.shown(value)} is not a port; write e.g. "5432" or '
-                             '"15432:5432"') from None
+            raise ValueError(f'{values.shown(value)} is not a port; write e.g. "5432", '
+                             '"15432:5432" or, to publish beyond 127.0.0.1, '
+                             '"0.0.0.0:5432:5432"') from None
         return text
 
     @field_validator("env")
@@ -683,11 +695,48 @@ class AccessoryConfig(Section):
         return self
 
 
+def _one_or_more(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class ComposeConfig(Section):
+    """Deploy from a docker-compose file: it stays the source of truth (docs/compose.md). Its
+    routed service is the web process ([web] applies to it), stateful services become
+    accessories, the others processes; each deploy reads the file again."""
+
+    file: Path = Field(
+        default="docker-compose.yml",
+        description="The compose file, relative to dockyard.toml.",
+    )
+    files: list[Path] = Field(
+        default_factory=list,
+        description='Several files merged in order, as docker compose -f a.yml -f b.yml '
+        'does, e.g. ["docker-compose.yml", "docker-compose.prod.yml"]; replaces file.',
+    )
+    web: Annotated[list[str], BeforeValidator(_one_or_more)] = Field(
+        default_factory=list,
+        description='The routed service, e.g. "app" (or x-dockyard: { role: web } on the '
+        "service, or a label dockyard.role: web). When absent: the one service that "
+        "publishes ports.",
+    )
+    profiles: list[ArgvWord] = Field(
+        default_factory=list,
+        description="Profiles to enable, as docker compose --profile does (COMPOSE_PROFILES "
+        "in the environment adds to them).",
+    )
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self.files) or [self.file]
+
+
 class Config(Section):
     """A whole dockyard.toml."""
 
     app: AppConfig = Field(description="The app's identity.")
     server: ServerConfig = Field(description="Where the app runs.")
+    compose: ComposeConfig | None = Field(
+        default=None, description="Deploy the services of a docker-compose file.")
     build: BuildConfig = Field(default_factory=BuildConfig, description="How the image is made.")
     registry: RegistryConfig | None = Field(
         default=None, description="Credentials for a private registry the images come from.")
@@ -740,6 +789,24 @@ class Config(Section):
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
         return check_env(value)
+
+    @field_validator("processes")
+    @classmethod
+    def _commands(cls, value: dict[str, ProcessConfig],
+                  info: ValidationInfo) -> dict[str, ProcessConfig]:
+        for name, proc in value.items():
+            if proc.command is None and info.data.get("compose") is None:
+                raise LocatedError((name, "command"), 'is required; write e.g. command = '
+                                   '["python", "worker.py"]')
+        return value
+
+    #: the compose file's reading (compose/translate.py), set by the loader with [compose]
+    _composition: Any = PrivateAttr(default=None)
+
+    @property
+    def composition(self) -> Composition | None:
+        """What the compose file says, or None without [compose]."""
+        return cast("Composition | None", self._composition)
 
     def proxy_keys_set(self) -> set[str]:
         """The [proxy] keys the file wrote explicitly (the rest follow the server)."""

@@ -109,3 +109,48 @@ keep_releases = 5               # images kept for rollback
 # http_port = 80                # change with: dockyard router apply
 # https_port = 443
 """
+
+
+COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+
+
+def find_compose(directory: Path) -> Path | None:
+    """The compose file docker compose would read there (its own order of names)."""
+    for name in COMPOSE_NAMES:
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def compose_starter(directory: Path, file: str, web: str, port: int | None, *,
+                    host: str = "ssh://root@203.0.113.5:22") -> str:
+    """A dockyard.toml that points at a compose file: the file stays the source of truth,
+    so only what it cannot say is written here (the server, the domains)."""
+    name = default_name(directory)
+    port_line = (f"# port = {port}                 # from {file}; write it here to override"
+                 if port else "port = 8080                     # the port the service listens "
+                 "on: the compose file does not say")
+    return f"""\
+# dockyard.toml: deploys the services of {file} with zero downtime. Reference: docs/compose.md
+# The compose file stays the source of truth: edit it, then run dockyard deploy.
+
+[app]
+name = {toml_value(name)}                 # lowercase letters, digits, dashes; unique on the server
+
+[server]
+host = {toml_value(host)}   # or "local" for the Docker engine on this machine
+
+[compose]
+file = {toml_value(file)}
+web = {toml_value(web)}                     # the routed service: the router sends it the traffic
+# profiles = ["prod"]           # as docker compose --profile
+
+[web]                           # applies to the routed service
+{port_line}
+domains = [{toml_value(name + ".localhost")}]    # host names routed to it
+healthcheck = "/up"             # a 2xx/3xx answer here means the container is healthy
+
+[deploy]
+drain_timeout = "30s"           # old container finishes in-flight requests
+keep_releases = 5               # images kept for rollback
+"""

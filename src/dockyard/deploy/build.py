@@ -144,13 +144,15 @@ def image_tag(app: str, release: int) -> str:
 
 
 def build_command(app: str, release: int, dockerfile: str, args: dict[str, str],
-                  context_path: str, files: int) -> Command:
+                  context_path: str, files: int, target: str | None = None) -> Command:
     """scripts/build.sh: BuildKit when the server's Docker has it, the classic builder
     otherwise (Debian's 20.10); the context is a tar on stdin."""
     argv = [f"--file={dockerfile}", f"--label=dockyard.app={app}",
             f"--label=dockyard.release={release}"]
     for key, value in sorted(args.items()):
         argv.append(f"--build-arg={key}={value}")
+    if target:
+        argv.append(f"--target={target}")
     argv += ["--", "-"]
     return change(scripts.argv("build", image_tag(app, release), *argv),
                   "build the image on the server from the context streamed over SSH",

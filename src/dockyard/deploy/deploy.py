@@ -35,7 +35,7 @@ from dockyard.state.releases import Kind, Outcome, Release
 from . import build as builder
 from . import ship, tls
 from .progress import Progress
-from .rollout import Switched, roll_out
+from .rollout import Switched, roll_out, with_extras
 from .target import Target, locked, prepare
 
 #: What a failed step means for a deploy-like command (dockyard explain prints it where a
@@ -146,9 +146,15 @@ def deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress,
 def _deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress,
             source: Source) -> Result:
     runner.on_failure = FAILS
+    composition = config.composition
+    if composition is not None:
+        runner.add_secrets(env_state.redactable(composition.secrets))
     with locked(runner, config, progress, "deploy") as t:
         with progress.step("prepare the server", "prepare"):
             prepare(t)
+        if composition is not None:
+            _compose_secrets(t, composition.secrets)
+            _compose_volumes(t, composition.volumes)
         if config.accessories or config.cron or t.snap.cron is not None:
             site = accessories.from_target(t, config_dir)
             accessories.ensure_for_deploy(site)
@@ -159,6 +165,30 @@ def _deploy(runner: Runner, config: Config, config_dir: Path, progress: Progress
                           config_hash=config_hash(config), created_at=now_iso(),
                           user=getpass.getuser())
         return _release(t, release, config_dir=config_dir, origin=source)
+
+
+def _compose_secrets(t: Target, wanted: dict[str, str]) -> None:
+    """Values of a compose file that came from .env, the environment or an env_file: stored
+    as `dockyard env set` stores secrets (through stdin, 0600), before accessories boot with
+    them; nothing is written when the server has them already."""
+    _, server = t.env
+    if all(server.get(k) == v for k, v in wanted.items()):
+        return
+    new_server = {**server, **wanted}
+    secrets = env_state.secrets_after(t.snap.env_secrets, server, new_server, set(wanted),
+                                      set())
+    changed = sorted(k for k, v in wanted.items() if server.get(k) != v)
+    with t.progress.step(f"store {len(changed)} secret(s) from the compose file "
+                         f"({', '.join(changed)})", "secrets"):
+        t.runner.change_all([env_state.write_command(t.app, new_server, secrets)])
+    t.snap.env, t.snap.env_secrets = new_server, secrets
+
+
+def _compose_volumes(t: Target, names: list[str]) -> None:
+    """Named volumes the compose file mounts in processes: created labelled with the app
+    (`docker run -v` would make them unlabelled), kept across releases."""
+    if names:
+        t.runner.change_all([ctr.create_volume(name, t.app) for name in names])
 
 
 def rollback(runner: Runner, config: Config, progress: Progress, to: int | None) -> Result:
@@ -290,10 +320,10 @@ def _release(t: Target, release: Release, *, config_dir: Path | None = None,
         env_file = env_file_path(t.app, release.number)
         command = None
         if config.release.command and release.kind != Kind.ROLLBACK:
-            spec = ctr.ContainerSpec(t.app, "release", release.number, release.image,
-                                     t.network, ctr.container_name(t.app, "release",
-                                                                   release.number),
-                                     env_file, config.release.command)
+            spec = with_extras(config, ctr.ContainerSpec(
+                t.app, "release", release.number, release.image, t.network,
+                ctr.container_name(t.app, "release", release.number), env_file,
+                config.release.command))
             command = ctr.run_once(spec, "run the release command once, in a one-off "
                                    "container of the new image; if it fails, nothing else "
                                    "changes")
@@ -352,7 +382,8 @@ def _build_local(t: Target, release: Release, config_dir: Path, origin: Source) 
         with t.progress.step(f"build {release.image} on this machine ({count} files, "
                              f"{plan.platform})", "build"):
             cmd = ship.local_build(t.app, release.number, config.build.dockerfile,
-                                   config.build.args, tar_path, count, plan)
+                                   config.build.args, tar_path, count, plan,
+                                   config.build.target)
             try:
                 runner.local(cmd, stream=runner.verbose, timeout=3600)
             except CommandFailed as exc:
@@ -377,7 +408,8 @@ def _build(t: Target, release: Release, config_dir: Path) -> str:
     try:
         with t.progress.step(f"build {release.image} on the server ({count} files)", "build"):
             cmd = builder.build_command(t.app, release.number, config.build.dockerfile,
-                                        config.build.args, tar_path, count)
+                                        config.build.args, tar_path, count,
+                                        config.build.target)
             try:
                 result = runner.change(cmd, stream=runner.verbose)
             except CommandFailed as exc:

@@ -29,6 +29,7 @@ from typing import NoReturn
 from dockyard import scripts, values
 from dockyard.accessories.cron import DOCKER_SOCKET
 from dockyard.certs import acme
+from dockyard.config.model import Config
 from dockyard.docker import containers as ctr
 from dockyard.errors import CommandFailed, DockyardError
 from dockyard.host.command import Command, Wait, change
@@ -105,7 +106,21 @@ def specs(t: Target, release: Release, env_file: str | None) -> list[ctr.Contain
                               ctr.container_name(t.app, name, release.number), env_file,
                               proc.command, limits=values.limits(proc.memory, proc.cpus))
             for name, proc in sorted(cfg.processes.items()) for _ in range(proc.replicas)]
+    for spec in out:
+        with_extras(cfg, spec)
     return out
+
+
+def with_extras(config: Config, spec: ctr.ContainerSpec) -> ctr.ContainerSpec:
+    """What a compose service says beyond the tables (its own image, entrypoint, volumes,
+    labels, plain env), on the container of its process."""
+    composition = config.composition
+    extras = composition.extras.get(spec.process) if composition is not None else None
+    if extras is not None:
+        spec.image = extras.image or spec.image
+        spec.options = extras.options()
+        spec.extra_labels = dict(extras.labels)
+    return spec
 
 
 def roll_out(t: Target, release: Release, env_file: str | None, *,

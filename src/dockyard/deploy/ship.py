@@ -134,13 +134,16 @@ def plan_build(runner: Runner, local: str, server: str) -> BuildPlan:
 
 
 def local_build(app: str, release: int, dockerfile: str, args: dict[str, str],
-                context_path: str, files: int, plan: BuildPlan) -> Command:
+                context_path: str, files: int, plan: BuildPlan,
+                target: str | None = None) -> Command:
     """docker build on this machine, the context tar on stdin (the same tar, .dockerignore
     honoured, that a server build streams)."""
     tag = builder.image_tag(app, release)
     options = [f"--tag={tag}", f"--file={dockerfile}", f"--label=dockyard.app={app}",
                f"--label=dockyard.release={release}"]
     options += [f"--build-arg={k}={v}" for k, v in sorted(args.items())]
+    if target:
+        options.append(f"--target={target}")
     if plan.cross:
         options.append(f"--platform={plan.platform}")
     if plan.buildx:

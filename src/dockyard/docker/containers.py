@@ -38,6 +38,8 @@ class ContainerSpec:
     command: list[str] | None = None
     extra_labels: dict[str, str] = field(default_factory=dict)
     limits: list[str] = field(default_factory=list)  # --memory=..., --cpus=...
+    #: more docker run options (a compose service's entrypoint, volumes, user, own env)
+    options: list[str] = field(default_factory=list)
 
     def labels(self) -> list[str]:
         out = [f"--label=dockyard.app={self.app}",
@@ -50,7 +52,14 @@ class ContainerSpec:
     def tail(self) -> list[str]:
         """``--env-file``, then ``--``, the image and the command: the end of a docker run."""
         argv = [f"--env-file={self.env_file}"] if self.env_file else []
-        return [*argv, "--", self.image, *(self.command or [])]
+        return [*argv, *self.options, "--", self.image, *(self.command or [])]
+
+
+def create_volume(name: str, app: str) -> Command:
+    """A named volume of the app's processes, labelled so `server status` and removals find
+    it; creating one that exists changes nothing."""
+    return change(["docker", "volume", "create", f"--label=dockyard.app={app}", "--", name],
+                  f"the {name} volume keeps its data across releases")
 
 
 def run(spec: ContainerSpec, why: str) -> Command:
