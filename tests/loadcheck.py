@@ -93,7 +93,7 @@ class Load:
                     conn.request("GET", self.path, headers=headers)
                 resp = conn.getresponse()
                 body = resp.read().decode(errors="replace").strip()
-                if resp.status != 200:
+                if not 200 <= resp.status < 300:  # a POST that creates answers 201
                     self._fail(f"HTTP {resp.status}")
                 else:
                     self._ok(body)

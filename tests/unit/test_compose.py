@@ -498,3 +498,12 @@ def test_a_compose_deploy_stores_secrets_by_stdin_and_runs_each_process_as_the_f
     flows.deploy(runner(server, app="shop"), load_config(path), tmp_path, Progress(quiet=True))
     again = [e["command"] for e in server.audit() if "<env file:" in e["command"]]
     assert len(stores) == 1 and again == stores, stores
+
+
+def test_status_names_the_service_each_process_comes_from(tmp_path: Path) -> None:
+    from dockyard.deploy.status import _shown_process
+
+    cfg = read(project(tmp_path, env="DB_PASSWORD=s3cret-value\n"))
+    assert _shown_process(cfg, "web") == "web (app)"
+    assert _shown_process(cfg, "worker") == "worker"
+    assert cfg.composition is not None and cfg.composition.process_of("app") == "web"

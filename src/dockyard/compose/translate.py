@@ -104,6 +104,13 @@ class Composition:
                 return plan.name
         return name
 
+    def service_of(self, process: str) -> str:
+        """The compose service a process comes from (its own name when none does)."""
+        for plan in self.plans:
+            if plan.name == process and plan.role in ("web", "process"):
+                return plan.service
+        return process
+
     def accessory_of(self, name: str) -> str:
         for plan in self.plans:
             if plan.service == name and plan.role == "accessory":

@@ -103,7 +103,8 @@ def app_view(runner: Runner, config: Config) -> AppView:
             health = router_status.get(item.name, "not routed" if item.running else item.state)
         else:
             health = "running" if item.running else item.state
-        rows.append(ProcessStatus(item.process, item.name, f"v{item.release}", health,
+        rows.append(ProcessStatus(_shown_process(config, item.process), item.name,
+                                  f"v{item.release}", health,
                                   item.status, domains if item.process == "web" else []))
     kills = runner.read_one(ctr.memory_kills([r.container for r in rows])) if rows else {}
     for row in rows:
@@ -113,3 +114,10 @@ def app_view(runner: Runner, config: Config) -> AppView:
     accessories = [AccessoryStatus(r.name, r.kind, r.container, r.image, r.state, r.status)
                    for _, r in sorted(found.items())]
     return AppView(state, rows, env_status(config, state, server), accessories)
+
+
+def _shown_process(config: Config, process: str) -> str:
+    """A compose app's process with the service it comes from: "web (app)"."""
+    composition = config.composition
+    service = composition.service_of(process) if composition is not None else process
+    return process if service == process else f"{process} ({service})"
