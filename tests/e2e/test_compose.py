@@ -253,3 +253,45 @@ def contrast(work: Path, env: dict[str, str], port: int) -> None:
     finally:
         subprocess.run([*project, "down", "-v", "--rmi", "local"], capture_output=True,
                        timeout=120, env=run_env, cwd=work)
+
+
+def test_two_routed_services_each_switch_with_zero_downtime(clean: None,
+                                                            tmp_path: Path) -> None:
+    hello = EXAMPLES / "hello"
+    build = (f'{{context: {hello}, args: {{BASE: dockyard-testbed/tools, '
+             'VERSION: "${HELLO_VERSION:-v1}"}}')
+    (tmp_path / "docker-compose.yml").write_text(
+        f"services:\n  app:\n    build: {build}\n    ports: ['8080:8080']\n"
+        f"  admin:\n    build: {build}\n"
+        "    command: [httpd, -f, -p, '8081', -h, /www]\n    expose: ['8081']\n")
+    cfg = tmp_path / "dockyard.toml"
+    cfg.write_text(f'[app]\nname = "tworoutes"\n[server]\nhost = "{SSH_HOST}"\n'
+                   '[compose]\nweb = ["app", "admin"]\n'
+                   '[compose.domains]\nadmin = ["tworoutes-admin.test"]\n'
+                   '[web]\ndomains = ["tworoutes.test"]\ntls = false\n'
+                   'healthcheck_interval = "500ms"\n'
+                   '[deploy]\ndrain_timeout = "10s"\nstop_timeout = "5s"\n' + PROXY)
+    CREATED.append(cfg)
+    first = dockyard("-c", str(cfg), "deploy", timeout=300)
+    assert first.returncode == 0, first.output[-3000:]
+    assert get(HTTP_PORT, "tworoutes.test")[1].strip() == "hello v1"
+    assert get(HTTP_PORT, "tworoutes-admin.test")[1].strip() == "hello v1"
+    deploys = " && ".join(f"HELLO_VERSION={v} {shlex.quote(sys.executable)} -m dockyard -c "
+                          f"{shlex.quote(str(cfg))} deploy" for v in ("v2", "v3"))
+    probe = subprocess.run([*zd_probe(), "--url", f"http://127.0.0.1:{HTTP_PORT}/", "--host",
+                            "tworoutes-admin.test", "--post", "--threads", "4",
+                            "--max-seconds", "200", "--", "sh", "-c", deploys],
+                           capture_output=True, text=True, timeout=300, cwd=REPO)
+    result = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert result["command_exit"] == 0, probe.stderr[-3000:]
+    assert result["failed"] == 0 and result["ok"] > 20, (result, probe.stderr[-2000:])
+    assert get(HTTP_PORT, "tworoutes.test")[1].strip() == "hello v3"
+    assert get(HTTP_PORT, "tworoutes-admin.test")[1].strip() == "hello v3"
+    status = dockyard("-c", str(cfg), "status")
+    assert "admin" in status.output and status.returncode == 0, status.output
+    # no longer routed: the next deploy takes its name out of the router
+    cfg.write_text(cfg.read_text().replace('web = ["app", "admin"]', 'web = "app"'))
+    again = dockyard("-c", str(cfg), "deploy", timeout=300)
+    assert again.returncode == 0, again.output[-3000:]
+    assert get(HTTP_PORT, "tworoutes-admin.test")[0] != 200
+    assert get(HTTP_PORT, "tworoutes.test")[1].strip() == "hello v1"

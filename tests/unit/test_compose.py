@@ -139,7 +139,7 @@ def test_the_routed_service_is_named_by_toml_extension_label_or_its_ports(tmp_pa
     fails(project(tmp_path, two, '[compose]\nweb = "nope"'), "DY008", "'nope' is not an active "
           "service", "admin, api")
     fails(project(tmp_path, two, '[compose]\nweb = ["api", "admin"]'), "DY008",
-          "routes one service")
+          "service 'admin', domains")
 
 
 def test_a_compose_edit_takes_effect_without_touching_dockyard_toml(tmp_path: Path) -> None:
@@ -507,3 +507,54 @@ def test_status_names_the_service_each_process_comes_from(tmp_path: Path) -> Non
     assert _shown_process(cfg, "web") == "web (app)"
     assert _shown_process(cfg, "worker") == "worker"
     assert cfg.composition is not None and cfg.composition.process_of("app") == "web"
+
+
+def test_several_routed_services_each_switch_on_their_own_names(tmp_path: Path) -> None:
+    from dockyard.deploy.remove import remove_app
+
+    compose = f"""
+    services:
+      app:
+        build: {{context: {HELLO}}}
+        ports: ["8080:8080"]
+      admin:
+        build: {{context: {HELLO}}}
+        command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+        expose: ["8080"]
+    """
+    toml = ('[compose]\nweb = ["app", "admin"]\n[compose.domains]\nadmin = ["admin.test"]\n'
+            '[web]\ndomains = ["shop.test"]\ntls = false\n' + PROXY)
+    path = project(tmp_path, compose, toml)
+    cfg = load_config(path)
+    assert cfg.composition is not None and cfg.composition.routes["admin"].domains == [
+        "admin.test"]
+    assert "admin: routed (process 'admin', on admin.test): port 8080" in notes(cfg)
+    server = FakeServer()
+    for number in (1, 2):
+        flows.deploy(runner(server, app="shop"), load_config(path), tmp_path,
+                     Progress(quiet=True))
+        [web] = served(server, "shop.test")
+        [admin] = served(server, "admin.test")
+        assert web.startswith(f"shop-web-v{number}-") and admin.startswith(
+            f"shop-admin-v{number}-"), (web, admin)
+    assert f"{paths.ROOT}/apps/shop.admin/route.json" in server.files
+    # no longer routed: its route goes with the next deploy, the process stays
+    path.write_text(path.read_text().replace('web = ["app", "admin"]', 'web = "app"'))
+    flows.deploy(runner(server, app="shop"), load_config(path), tmp_path, Progress(quiet=True))
+    assert not served(server, "admin.test") and served(server, "shop.test")
+    assert f"{paths.ROOT}/apps/shop.admin/route.json" not in server.files
+    # and a remove takes every route of the app
+    path.write_text(path.read_text().replace('web = "app"', 'web = ["app", "admin"]'))
+    flows.deploy(runner(server, app="shop"), load_config(path), tmp_path, Progress(quiet=True))
+    assert served(server, "admin.test")
+    remove_app(runner(server, command="remove", app="shop"), load_config(path),
+               Progress(quiet=True), volumes_too=False)
+    assert not served(server, "admin.test") and not served(server, "shop.test")
+    assert not any("/apps/shop" in f and f.endswith("route.json") for f in server.files)
+
+
+def test_a_second_routed_service_needs_names_of_its_own(tmp_path: Path) -> None:
+    compose = ("services:\n  app: {build: ., ports: ['80:80']}\n"
+               "  admin: {build: ., expose: ['81'], command: a}\n")
+    fails(project(tmp_path, compose, '[compose]\nweb = ["app", "admin"]'), "DY008",
+          "service 'admin', domains", "[compose.domains] admin")

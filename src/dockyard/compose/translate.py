@@ -72,6 +72,15 @@ class Extras:
 
 
 @dataclass
+class Routed:
+    """A routed service after the first: its process gets a router backend of its own."""
+
+    port: int
+    domains: list[str]
+    healthcheck: str = "/up"
+
+
+@dataclass
 class Plan:
     """One service: what it becomes, and why."""
 
@@ -89,6 +98,7 @@ class Composition:
     plans: list[Plan]
     secrets: dict[str, str] = field(default_factory=dict)
     extras: dict[str, Extras] = field(default_factory=dict)  # by process name ("web" too)
+    routes: dict[str, Routed] = field(default_factory=dict)  # routed processes after web
     volumes: list[str] = field(default_factory=list)  # named volumes of processes, on server
     notes: list[Note] = field(default_factory=list)
     inactive: list[str] = field(default_factory=list)
@@ -244,10 +254,6 @@ class Translation:
                 raise fail(self.file, None, "[compose] web", f"which service is routed? "
                            f'{found}; write [compose] web = "SERVICE" in dockyard.toml')
             asked = publishing
-        if len(asked) > 1:
-            raise fail(self.file, None, "[compose] web", f"{', '.join(asked)}: Dockyard routes "
-                       "one service of an app; route one here and deploy the others as apps "
-                       "of their own (a dockyard.toml each, the same compose file)")
         return asked
 
     def _stateful(self, s: _Service) -> bool:
@@ -277,7 +283,7 @@ class Translation:
                 raise fail(self.file, s.name, "build.secrets", "build secrets are not "
                            "supported; pass what the build needs as build args (not secret) "
                            "or fetch it at run time from the environment")
-        [web] = self.routed()
+        web, *also = self.routed()
         releases = self.release_services(web)
         self._web(self.services[web])
         app_build = self.services[web].data.get("build")
@@ -288,6 +294,9 @@ class Translation:
             role = s.role_asked()
             if role == "skip":
                 self.c.plans.append(Plan(name, "skip", "not deployed (x-dockyard role: skip)"))
+            elif name in also:
+                self._process(s, app_build, app_image)
+                self._route(s)
             elif name in releases:
                 self._release(s, app_build, app_image)
             elif role == "accessory" or (role is None and self._stateful(s)):
@@ -402,6 +411,33 @@ class Translation:
             return f"image {build['image']}"
         return f"built from {build.get('context', '.')}" + (
             f" ({build['dockerfile']})" if build.get("dockerfile") else "")
+
+    def _route(self, s: _Service) -> None:
+        """A routed service after the first: a process with a route of its own."""
+        name = self.c.plans[-1].name
+        domains = list(self.settings.domains.get(s.name) or s.x("domains") or [])
+        if not domains:
+            raise fail(self.file, s.name, "domains", "a second routed service needs host "
+                       f'names of its own; write [compose.domains] {s.name} = '
+                       f'["{s.name}.example.com"] in dockyard.toml')
+        for domain in domains:
+            try:
+                values.domain(str(domain))
+            except ValueError as exc:
+                raise fail(self.file, s.name, "domains", str(exc)) from None
+        port = s.x("port") or self._port(s)
+        if not port:
+            raise fail(self.file, s.name, "ports", "say which port it listens on (ports: or "
+                       "expose:, or x-dockyard: { port: 8000 })")
+        if s.data.get("network_mode") == "host":
+            raise fail(self.file, s.name, "network_mode", "host networking cannot be routed "
+                       "with zero downtime; remove it")
+        self.c.notes = [n for n in self.c.notes if not (n.service == s.name and n.key == "ports")]
+        self.c.routes[name] = Routed(int(port), [str(d) for d in domains],
+                                     str(s.x("healthcheck") or self._health_path(s) or "/up"))
+        self.c.plans[-1].role = "web"
+        self.c.plans[-1].why = (f"routed (process {name!r}, on {', '.join(map(str, domains))}): "
+                                f"port {port}")
 
     # -- processes ---------------------------------------------------------------------------
     def _name(self, s: _Service, kind: str) -> str:

@@ -717,12 +717,18 @@ class ComposeConfig(Section):
         default_factory=list,
         description='The routed service, e.g. "app" (or x-dockyard: { role: web } on the '
         "service, or a label dockyard.role: web). When absent: the one service that "
-        "publishes ports.",
+        'publishes ports. Several: ["app", "admin"], each on its own domains, switched '
+        "together.",
     )
     profiles: list[ArgvWord] = Field(
         default_factory=list,
         description="Profiles to enable, as docker compose --profile does (COMPOSE_PROFILES "
         "in the environment adds to them).",
+    )
+    domains: dict[str, list[Domain]] = Field(
+        default_factory=dict,
+        description='The host names of each routed service after the first, e.g. { admin = '
+        '["admin.example.com"] } (the first takes [web] domains).',
     )
 
     @property

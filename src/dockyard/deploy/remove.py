@@ -26,6 +26,7 @@ from dockyard.router import container as router
 from dockyard.scripts import inline
 from dockyard.state import paths
 
+from . import routed
 from .progress import Progress
 from .rollout import RouterView
 from .target import Target, locked
@@ -110,6 +111,10 @@ def remove_app(runner: Runner, config: Config, progress: Progress, *,
         if _unroute(t):
             out.done.append(f"removed from the router ({route.backend if route else ''} is "
                             "free again; its names are no longer routed or redirected)")
+        for part in [r for r in t.snap.routes.routes if routed.is_part(app, r.app)]:
+            routed.unroute(t, part, f"take {part.app} out of the router's files")
+            out.done.append(f"removed {part.app} from the router ({part.backend} is free "
+                            "again)")
         changes: list[Command] = []
         containers = sorted({c.name for c in t.snap.containers})
         if containers:

@@ -40,6 +40,7 @@ from dockyard.router import container as router
 from dockyard.state import paths, snapshot
 from dockyard.state.releases import Outcome, Release
 
+from . import routed
 from .target import Target
 
 POLL = 0.25
@@ -145,6 +146,8 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
     count = web_replicas(t)
     webs, procs = containers[:count], containers[count:]
     web = webs[0]
+    routed.prepare(t)
+    legs, procs = routed.legs(t, procs)
     try:
         servers = free_servers(t, view, route, count)
     except DockyardError as exc:
@@ -154,6 +157,10 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
         # first (at most drain_timeout + stop_timeout), then their slots are free
         view = _wait_for_retirements(t, route.backend)
         servers = free_servers(t, view, route, count)
+    views = {leg.process: RouterView.read(t, leg.route.backend) for leg in legs}
+    for leg in legs:
+        leg.servers = free_servers(t, views[leg.process], leg.route, len(leg.specs))
+    routed_specs = [spec for leg in legs for spec in leg.specs]
 
     started = clock.now()
     title = f"start {web.name}" + (f" and {len(containers) - 1} more" if len(containers) > 1
@@ -168,7 +175,7 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
                     + ("passes its health check" if spec.process == "web" else "stays up")),
             if_fails="the new containers are removed; the release that serves now keeps "
             "serving") for spec in containers]
-        first += [ctr.address(w.name, t.network).command for w in webs]
+        first += [ctr.address(w.name, t.network).command for w in [*webs, *routed_specs]]
         try:
             results = runner.change_all(first)
         except CommandFailed as exc:
@@ -179,7 +186,11 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
             timings["release"] = ran.duration
             if runner.verbose and ran.out.strip():
                 progress.note(runner.redact(ran.out.rstrip()))
-        addresses = [r.out.strip() if r.ok else "" for r in results[len(results) - count:]]
+        found = [r.out.strip() if r.ok else "" for r in
+                 results[len(results) - count - len(routed_specs):]]
+        addresses, at = found[:count], count
+        for leg in legs:  # their addresses follow web's, in the same order
+            leg.addresses, at = found[at:at + len(leg.specs)], at + len(leg.specs)
     up_since = clock.now()  # the processes started at the end of that round trip
     placed = list(zip(servers, webs, strict=True))
     names = ", ".join(w.name for w in webs) if count <= 3 else f"{count} web containers"
@@ -187,9 +198,16 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
         with progress.step(f"wait until the router reports {names} healthy", "healthy"):
             for (server, spec), address in zip(placed, addresses, strict=True):
                 _add_to_router(t, route, server, address or PLANNED_ADDRESS, spec.name)
+            for leg in legs:
+                for (server, spec), address in zip(leg.placed, leg.addresses, strict=True):
+                    _add_to_router(t, leg.route, server, address or PLANNED_ADDRESS, spec.name)
             _wait_ready(t, route.backend, placed, procs, up_since)
+            for leg in legs:
+                _wait_ready(t, leg.route.backend, leg.placed, [], up_since)
     except BaseException:
         _abandon(t, [c.name for c in containers], route.backend, servers)
+        for leg in legs:
+            _abandon(t, [], leg.route.backend, leg.servers)
         raise
     timings["boot_to_healthy"] = clock.now() - started
 
@@ -204,6 +222,21 @@ def roll_out(t: Target, release: Release, env_file: str | None, *,
                      if c.process and c.process != "release" and c.name not in
                      {spec.name for spec in containers}]
         retired = f"v{t.state.current}" if t.state.current else "leftovers"
+        for leg in legs:  # each routed process's own backend switches as web's does
+            lview = views[leg.process]
+            lold = [s for s in rc.server_names(leg.route.slot)
+                    if s not in leg.servers and not lview.parked(s)
+                    and s not in _retiring_slots(t)]
+            lretiring = [s for s in lold if (st := lview.stats.get(s)) is not None
+                         and not st.maint]
+            mine = [c.name for c in t.snap.containers if c.process == leg.process
+                    and c.name in leftovers]
+            leftovers = [name for name in leftovers if name not in mine]
+            routed.switch(t, leg, lretiring, release.name,
+                          retire(t, leg.route.backend, [(s, lview.named(s)) for s in lold],
+                                 mine, retired) if lold or mine else None)
+        for gone in routed.stale(t):
+            routed.unroute(t, gone, f"take {gone.app} out of the router (no longer routed)")
         then = [retire(t, route.backend, [(s, view.named(s)) for s in old], leftovers,
                        retired)] if old or leftovers else []
         if prune is not None:
@@ -313,14 +346,15 @@ def _add_to_router(t: Target, route: rc.Route, server: str, address: str,
     runner = t.runner
     t.writer().health_checks(route, server)
     runner.api(api.set_server_addr(route.backend, server, address, route.port))
-    _check_address(t, route.backend, server, address, container)
+    _check_address(t, route.backend, server, address, container, route.port)
     runner.api(api.ApiCall(f"set server {route.backend}/{server} state drain",
                            "let the router health-check the new container without sending "
                            "it requests yet", if_fails=api.BEFORE_TRAFFIC))
     runner.api(api.set_server_health_down(route.backend, server))
 
 
-def _check_address(t: Target, backend: str, server: str, ip: str, container: str) -> None:
+def _check_address(t: Target, backend: str, server: str, ip: str, container: str,
+                   port: int) -> None:
     """Before any traffic: the slot must point at the new container's address."""
     runner = t.runner
 
@@ -329,7 +363,7 @@ def _check_address(t: Target, backend: str, server: str, ip: str, container: str
         mine = next((s for s in states if s.server == server), None)
         if mine is not None and mine.address == ip:
             return True
-        runner.api(api.set_server_addr(backend, server, ip, t.route.port if t.route else 0))
+        runner.api(api.set_server_addr(backend, server, ip, port))
         return None
 
     def expired() -> NoReturn:

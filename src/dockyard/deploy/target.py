@@ -43,6 +43,8 @@ class Target:
     snap: Snapshot = field(default_factory=Snapshot)
     settings: ProxyConfig = field(default_factory=ProxyConfig)
     route: rc.Route | None = None
+    #: routed processes after web (deploy/routed.py): process -> its own route
+    extra_routes: dict[str, rc.Route] = field(default_factory=dict)
     #: with several [server] hosts: the other hosts' targets (their routers and routes);
     #: this one is the first host's, where the app's records live
     nodes: list[Target] = field(default_factory=list)
