@@ -19,6 +19,7 @@ from dockyard.cli import (
     config_cmd,
     context,
     cron_cmd,
+    dashboard_cmd,
     domains_cmd,
     env_cmd,
     proxy_cmd,
@@ -104,6 +105,7 @@ app.command("run", context_settings=app_cmd.PASSTHROUGH)(app_cmd.run)
 app.command("exec", context_settings=app_cmd.PASSTHROUGH)(app_cmd.exec_)
 app.command("remove")(app_cmd.remove)
 app.command("history")(app_cmd.history)
+app.command("dashboard")(dashboard_cmd.dashboard)
 app.add_typer(app_cmd.lock_app, name="lock")
 app.add_typer(env_cmd.app, name="env")
 app.add_typer(accessory_cmd.app, name="accessory")

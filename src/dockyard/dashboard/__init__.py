@@ -1,0 +1,1 @@
+"""`dockyard dashboard`: a local web page about the server, read over SSH (no server part)."""
