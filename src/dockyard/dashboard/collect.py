@@ -109,10 +109,11 @@ class Metrics:
             return list(reversed(self.last.get(app, [])))
 
 
-def _locks(apps: list[str]) -> Fact[dict[str, str]]:
-    """Which apps' locks are held now, and by what ("deploy by me@laptop since ...")."""
-    script = ('for app in "$@"; do f=/var/lib/dockyard/apps/$app/lock; '
-              'if [ -e "$f" ] && ! flock -n "$f" true; then printf "%s\\t" "$app"; '
+def _locks() -> Fact[dict[str, str]]:
+    """Which apps' locks are held now, and by what ("deploy running: me@laptop since ...")."""
+    script = (f'for f in {paths.ROOT}/apps/*/lock; do [ -e "$f" ] || continue; '
+              'app=${f%/lock}; app=${app##*/}; '
+              'if ! flock -n "$f" true; then printf "%s\\t" "$app"; '
               'cat "$f.info" 2>/dev/null | tail -n 1; echo; fi; done; true')
 
     def parse(answer: Answer) -> dict[str, str]:
@@ -125,7 +126,7 @@ def _locks(apps: list[str]) -> Fact[dict[str, str]]:
                             f"{holder.since}" if holder else "a command holds the lock")
         return out
 
-    return fact(["sh", "-c", script, "locks", *apps], parse, "which apps are busy now")
+    return fact(["sh", "-c", script], parse, "which apps are busy now")
 
 
 def _last_backups() -> Fact[dict[str, str]]:
@@ -199,12 +200,11 @@ class Collector:
     # -- the overview ------------------------------------------------------------------------
     def overview(self) -> dict[str, Any]:
         with self.lock:
-            status, routes, history, certs, backups, jobs, accessories = self.runner.read(
-                disk.status(), snapshot.routes(), audit.read(400), acme.status(),
-                _last_backups(), _cron_last(), _accessories())
-            apps = [a.name for a in status.apps]
-            locks = self.runner.read_one(_locks(apps)) if apps else {}
-            self.reads += 2
+            status, routes, history, certs, backups, jobs, accessories, locks = \
+                self.runner.read(disk.status(), snapshot.routes(), audit.read(400),
+                                 acme.status(), _last_backups(), _cron_last(), _accessories(),
+                                 _locks())
+            self.reads += 1
         self.backends = {r.backend: r.app for r in routes.routes}
         cert_of = {name: f"{result} at {when}" + (f": {message}" if message else "")
                    for name, (when, result, message) in certs.items()}
