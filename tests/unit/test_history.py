@@ -41,6 +41,17 @@ def test_audit_lines_group_into_one_entry_per_invocation() -> None:
     assert entries[2].user == "cron" and entries[2].as_dict()["steps"] == 1
 
 
+def test_a_router_write_retried_after_another_apps_change_is_no_failure() -> None:
+    write = "sh /var/lib/dockyard/scripts/x/write-files.sh /var/lib/dockyard 12288"
+    entries = audit.parse("\n".join([
+        line("c3", write, exit_code=75, sub="rollback", time="2026-11-28T10:00:00Z"),
+        line("c3", write, sub="rollback", time="2026-11-28T10:00:01Z"),
+        line("d4", "docker run -d ...", exit_code=75, sub="deploy", time="2026-11-28T11:00:00Z"),
+    ]))
+    assert entries[0].outcome == "ok"
+    assert entries[1].outcome == "failed: docker run -d ..."  # 75 elsewhere is a failure
+
+
 def test_explain_is_a_dry_run_with_reasons() -> None:
     assert explain_args(["explain", "deploy"]) == ["--explain", "deploy"]
     assert explain_args(["-c", "x.toml", "explain", "env", "set", "A=1"]) == \
