@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from html import escape
 from importlib import resources
@@ -378,4 +378,4 @@ def history_html(entries: list[dict[str, Any]]) -> str:
     return f'<h1>History</h1><ol class="timeline" id="history">{items}</ol>'
 
 
-__all__ = ["Actions", "Awaitable", "make_app"]
+__all__ = ["Actions", "make_app"]

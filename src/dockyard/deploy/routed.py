@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 
 from dockyard.compose.translate import Routed
 from dockyard.docker import containers as ctr
-from dockyard.errors import DockyardError
 from dockyard.host.command import Command
 from dockyard.router import api
 from dockyard.router import config as rc
 from dockyard.state.snapshot import Routes
 
-from .target import Target
+from .target import Target, free_slot
 
 
 def key(app: str, process: str) -> str:
@@ -72,12 +71,7 @@ def prepare(t: Target) -> None:
         writer = t.writer()
 
         def claim(routes: Routes, name: str = name, want: Routed = want) -> rc.Route:
-            used = {r.slot for r in routes.others(name)}
-            free = [s for s in range(1, rc.SLOTS + 1) if s not in used]
-            if not free:
-                raise DockyardError("DY042", f"the router on {t.runner.host.label} already "
-                                    f"serves {rc.SLOTS} apps, its maximum")
-            new = rc.Route(app=name, slot=free[0], port=want.port)
+            new = rc.Route(app=name, slot=free_slot(t, routes, name), port=want.port)
             _follow(t, new, want.port, want.domains, want.healthcheck)
             return new
 

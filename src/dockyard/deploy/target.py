@@ -238,6 +238,17 @@ def follow_config(t: Target, route: rc.Route) -> rc.Route:
     return route
 
 
+def free_slot(t: Target, routes: Routes, name: str) -> int:
+    """The lowest router slot no other route in ``routes`` holds, for route ``name``."""
+    used = {r.slot for r in routes.others(name)}
+    free = [s for s in range(1, rc.SLOTS + 1) if s not in used]
+    if not free:
+        raise DockyardError(
+            "DY042", f"the router on {t.runner.host.label} already serves {rc.SLOTS} "
+            "apps, its maximum; remove an app (dockyard remove) or use another server")
+    return free[0]
+
+
 def allocate_route(t: Target) -> rc.Route:
     """The app's router slot: the lowest free one, claimed by writing route.json (under the
     router lock, if no other app changed the routes meanwhile: two first deploys never take
@@ -246,14 +257,8 @@ def allocate_route(t: Target) -> rc.Route:
 
     def claim(routes: Routes) -> rc.Route:
         """The lowest slot free in ``routes`` (computed again when another app wrote)."""
-        used = {r.slot for r in routes.others(t.app)}
-        free = [s for s in range(1, rc.SLOTS + 1) if s not in used]
-        if not free:
-            raise DockyardError(
-                "DY042", f"the router on {t.runner.host.label} already serves {rc.SLOTS} "
-                "apps, its maximum; remove an app (dockyard remove) or use another server")
-        route = follow_config(t, rc.Route(app=t.app, slot=free[0], port=t.config.web.port,
-                                          tls=t.config.web.tls))
+        route = follow_config(t, rc.Route(app=t.app, slot=free_slot(t, routes, t.app),
+                                          port=t.config.web.port, tls=t.config.web.tls))
         route.domains = list(t.config.web.domains)
         return route
 
